@@ -1,0 +1,39 @@
+# polaronflow: the two commands of the README, each (re)creating the local virtual environment
+# .venv from the project's own files (pyproject.toml) when they changed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint venv clean bench
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## make demo: the main job end to end on the embedded defaults
+demo: $(STAMP)
+	@echo "make demo: until the emulator demo lands this builds the Mg- and 2H-doped supercells (build step only)"
+	$(BIN)/polaronflow build --ion Mg --out demo-output/Mg --force
+	$(BIN)/polaronflow build --protons 2 --out demo-output/H2 --force
+	$(BIN)/polaronflow sites
+
+## make test: lint + the whole test suite
+test: $(STAMP)
+	$(BIN)/ruff check polaronflow tests benchmarks
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check polaronflow tests benchmarks
+	$(BIN)/ruff format --check polaronflow tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache polaronflow.egg-info

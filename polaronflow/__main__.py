@@ -1,0 +1,5 @@
+"""``python -m polaronflow`` runs the command line."""
+
+from polaronflow.cli import run
+
+run()

@@ -1,0 +1,62 @@
+"""Small file-writing helpers shared by the commands: nothing is ever left half-written."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from polaronflow.errors import InputError
+
+
+@contextmanager
+def staged_directory(target: str | Path, overwrite: bool = True) -> Iterator[Path]:
+    """Write into a temporary sibling folder, then move it onto ``target`` in one step.
+
+    If the block raises, ``target`` is untouched (an existing folder keeps its old content).
+    With ``overwrite=False`` a non-empty existing ``target`` is an :class:`InputError`.
+    """
+    target = Path(target)
+    if target.exists() and not target.is_dir():
+        raise InputError(f"output {target} exists and is not a folder")
+    if target.exists() and any(target.iterdir()) and not overwrite:
+        raise InputError(f"output folder {target} is not empty (use --force to replace it)")
+    parent = target.resolve().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the parent folder of {target}: {exc.strerror}") from exc
+    stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
+    try:
+        yield stage
+        if target.exists():
+            backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=parent))
+            backup.rmdir()
+            os.replace(target, backup)
+            os.replace(stage, target)
+            shutil.rmtree(backup, ignore_errors=True)
+        else:
+            os.replace(stage, target)
+    finally:
+        if stage.exists():
+            shutil.rmtree(stage, ignore_errors=True)
+
+
+def write_json_atomic(path: str | Path, data: Any) -> None:
+    """Write JSON to ``path`` via a temporary file and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=2, default=str)
+            fh.write("\n")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
