@@ -25,12 +25,12 @@ demo: $(STAMP)
 
 ## make test: lint + the whole test suite
 test: $(STAMP)
-	$(BIN)/ruff check polaronflow tests benchmarks
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check polaronflow tests benchmarks
-	$(BIN)/ruff format --check polaronflow tests benchmarks
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
