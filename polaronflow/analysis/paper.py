@@ -434,7 +434,7 @@ def paper_arithmetic(temperature: float = 298.15, p_o2: float = 0.21) -> list[Ar
         lines.append(
             ArithmeticLine(
                 label=f"{raw.quantity.split(',')[0]} with the pressure term",
-                expression=f"{raw.value:+.2f} eV − ½ · ({o2_pressure_term(temperature, p_o2):+.4f} eV)",
+                expression=f"{raw.value:+.2f} eV − ½ · ({2 * half_term:+.4f} eV)",
                 value=corrected,
                 unit="eV",
                 printed=printed.value,
