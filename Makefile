@@ -16,6 +16,16 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# SecantusDB: a MongoDB-wire server for the MongoDB tests only (GPL, beta). It lives in its own
+# virtual environment and runs as a separate process; the package never imports it.
+MONGO_VENV := .venv-mongo
+MONGO_STAMP := $(MONGO_VENV)/.installed
+SECANTUSDB_VERSION ?= 0.7.0b3
+$(MONGO_STAMP):
+	test -x $(MONGO_VENV)/bin/python || $(PYTHON) -m venv $(MONGO_VENV)
+	$(MONGO_VENV)/bin/python -m pip install --quiet "secantusdb==$(SECANTUSDB_VERSION)"
+	touch $(MONGO_STAMP)
+
 ## make demo: the main job end to end on the embedded defaults
 demo: $(STAMP)
 	@echo "make demo: until the emulator demo lands this builds the Mg- and 2H-doped supercells (build step only)"
@@ -24,9 +34,10 @@ demo: $(STAMP)
 	$(BIN)/polaronflow sites
 
 ## make test: lint + the whole test suite
-test: $(STAMP)
+test: $(STAMP) $(MONGO_STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/python tools/test_mongo.py --server $(MONGO_VENV)/bin/secantusd-py -- \
+		$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -36,4 +47,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache polaronflow.egg-info
+	rm -rf $(VENV) $(MONGO_VENV) demo-output .pytest_cache .ruff_cache polaronflow.egg-info

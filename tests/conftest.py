@@ -31,3 +31,28 @@ def wo3_supercell(gamma_wo3):
     from polaronflow.structures.host import make_supercell
 
     return make_supercell(gamma_wo3, (2, 2, 2))
+
+
+@pytest.fixture(scope="session")
+def mongo_uri() -> str:
+    """URI of the test MongoDB-wire server started by tools/test_mongo.py (``make test``)."""
+    import os
+
+    uri = os.environ.get("POLARONFLOW_TEST_MONGO_URI")
+    if not uri:
+        pytest.skip(
+            "no MongoDB test server: POLARONFLOW_TEST_MONGO_URI is unset (run the suite through "
+            "'make test', which starts SecantusDB via tools/test_mongo.py)"
+        )
+    return uri
+
+
+@pytest.fixture(scope="session")
+def secantusd() -> str:
+    """Path of the SecantusDB server executable, for tests that start and stop their own."""
+    import os
+
+    exe = os.environ.get("POLARONFLOW_SECANTUSD")
+    if not exe or not os.access(exe, os.X_OK):
+        pytest.skip("POLARONFLOW_SECANTUSD is unset: run the suite through 'make test'")
+    return exe
