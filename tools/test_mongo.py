@@ -49,7 +49,7 @@ def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen | Non
 def start_server(executable: str, storage: Path, port: int | None = None):
     """Start SecantusDB; returns (process, port). Raises RuntimeError if it does not come up."""
     port = port or free_port()
-    log = open(storage.parent / f"secantusd-{port}.log", "ab")  # noqa: SIM115 - lives with proc
+    log = open(storage.parent / f"secantusd-{port}.log", "ab")
     proc = subprocess.Popen(
         [
             executable,
