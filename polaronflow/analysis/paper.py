@@ -27,7 +27,10 @@ class PaperValue(BaseModel):
 
     key: str = Field(description="Stable identifier, e.g. 'mg_polaron1_moment'.")
     quantity: str = Field(description="What the number is, in words.")
-    value: float = Field(description="The paper's value, in `unit`.")
+    value: float | str = Field(
+        description="The paper's value, in `unit` (a string for a categorical value such as a "
+        "Miller plane, compared for equality)."
+    )
     unit: str = Field(description="Unit of `value` and `tolerance` (Å, °, %, μB, eV, count).")
     where: str = Field(description="Where in the paper the number is stated.")
     tolerance: float = Field(
@@ -214,6 +217,16 @@ PAPER_VALUES: tuple[PaperValue, ...] = (
         group="polarons",
     ),
     PaperValue(
+        key="mg_polaron_plane",
+        quantity="plane the Mg polaron spreads in",
+        value="(100)",
+        unit="plane",
+        where="Sec. 2",
+        tolerance=0,
+        why="categorical: the Miller plane of the 4 tail W",
+        group="polarons",
+    ),
+    PaperValue(
         key="mg_level_below_cbm",
         quantity="polaronic in-gap level below the CBM, Mg",
         value=0.4,
@@ -315,8 +328,10 @@ class ComparisonRow(BaseModel):
     key: str = Field(description="PaperValue key.")
     quantity: str = Field(description="What is compared.")
     unit: str = Field(description="Unit of paper, this_work, delta, tolerance.")
-    paper: float = Field(description="The paper's value.")
-    this_work: float | None = Field(description="Value computed from the runs (None: missing).")
+    paper: float | str = Field(description="The paper's value.")
+    this_work: float | str | None = Field(
+        description="Value computed from the runs (None: missing)."
+    )
     delta: float | None = Field(description="this_work − paper.")
     tolerance: float = Field(description="Largest |delta| that counts as reproduced.")
     verdict: Verdict = Field(description="reproduced | differs | missing.")
@@ -351,6 +366,23 @@ def compare_values(
                     delta=None,
                     tolerance=item.tolerance,
                     verdict="missing",
+                    where=item.where,
+                    note=notes.get(item.key, ""),
+                )
+            )
+            continue
+        if isinstance(item.value, str):
+            ok = str(mine) == item.value
+            rows.append(
+                ComparisonRow(
+                    key=item.key,
+                    quantity=item.quantity,
+                    unit=item.unit,
+                    paper=item.value,
+                    this_work=str(mine),
+                    delta=None,
+                    tolerance=item.tolerance,
+                    verdict="reproduced" if ok else "differs",
                     where=item.where,
                     note=notes.get(item.key, ""),
                 )

@@ -1,0 +1,87 @@
+"""``polaronflow reproduce``: the paper's numbers beside the values from a finished campaign."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from polaronflow.cli import app
+
+
+@app.command()
+def reproduce(
+    runs: Path = typer.Argument(
+        ...,
+        help="Campaign folder: one run folder per job name "
+        "(wo3-unit-relax, mg-static, ref-MgO-…); see the README.",
+    ),
+    json_out: Path = typer.Option(None, "--json", help="Also write the report as JSON."),
+    markdown_out: Path = typer.Option(None, "--markdown", help="Also write it as Markdown."),
+    allow_unconverged: bool = typer.Option(
+        False,
+        "--allow-unconverged",
+        help="Use unconverged or inconsistent runs anyway (rows say so).",
+    ),
+) -> int:
+    """Print paper | this work | Δ | verdict for every number of the paper, then the arithmetic.
+
+    Exit status 0 when every quantity is reproduced within its tolerance, 1 when some are not
+    (or are missing), 2 on bad input.
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from polaronflow.analysis.reproduce import fmt_value
+    from polaronflow.analysis.reproduce import reproduce as run_reproduce
+    from polaronflow.fileio import write_json_atomic
+
+    report = run_reproduce(runs, allow_unconverged=allow_unconverged)
+    console = Console() if Console().is_terminal else Console(width=150)
+    if report.synthetic:
+        console.print(
+            "[bold red]SYNTHETIC DATA: these runs were written by the mock-VASP "
+            "emulator, not by VASP — the table proves the pipeline, not the physics.[/]"
+        )
+    table = Table(title=report.title, show_lines=False)
+    for col in ("quantity", "paper", "this work", "Δ", "±tol", "verdict", "where"):
+        table.add_column(col, justify="left" if col in ("quantity", "where") else "right")
+    colours = {"reproduced": "green", "differs": "red", "missing": "yellow"}
+    for row in report.rows:
+        table.add_row(
+            row.quantity,
+            f"{fmt_value(row.paper)} {row.unit}",
+            fmt_value(row.this_work),
+            fmt_value(row.delta, signed=True),
+            fmt_value(row.tolerance),
+            f"[{colours.get(row.verdict, 'white')}]{row.verdict}[/]",
+            row.where,
+        )
+    console.print(table)
+    console.print("[bold]Arithmetic that needs no DFT[/]")
+    for line in report.arithmetic:
+        printed = "" if line.printed is None else f" (paper prints {fmt_value(line.printed)})"
+        verdict = ""
+        if line.verdict:
+            colour = "green" if line.verdict == "consistent" else "red"
+            verdict = f" [{colour}]{line.verdict}[/]"
+        console.print(
+            f"  {line.label}: {line.expression} = {line.value:.4f} {line.unit}{printed}{verdict}"
+        )
+        if line.note and line.verdict == "inconsistent":
+            console.print(f"    {line.note}")
+    for problem in report.problems:
+        console.print(f"[yellow]not used:[/] {problem}")
+    if json_out:
+        write_json_atomic(json_out, report.model_dump(mode="json"))
+    if markdown_out:
+        markdown_out.parent.mkdir(parents=True, exist_ok=True)
+        markdown_out.write_text(report.to_markdown())
+    counts = {
+        v: sum(r.verdict == v for r in report.rows) for v in ("reproduced", "differs", "missing")
+    }
+    console.print(
+        f"{counts['reproduced']} reproduced, {counts['differs']} differ, "
+        f"{counts['missing']} missing"
+    )
+    return 0 if report.all_reproduced else 1
