@@ -14,13 +14,10 @@ from typing import Literal
 import numpy as np
 from pymatgen.core import Structure
 
+from polaronflow.dopants import ION_ELECTRONS, PROTON_ELECTRONS
 from polaronflow.errors import DopingError
 from polaronflow.structures.sites import BridgingOxygen, Cavity, bridging_oxygens, cavity_sites
 
-#: Cations polaronflow places in A-site cavities, with the electrons each donates to the host.
-ION_ELECTRONS: dict[str, int] = {"Li": 1, "Na": 1, "K": 1, "Mg": 2, "Ca": 2, "Zn": 2, "Al": 3}
-#: Electrons donated by one proton (H+ on a bridging O).
-PROTON_ELECTRONS = 1
 #: Smallest H–H distance accepted when placing several protons (Å): closer pairs would be
 #: an H2 molecule in the making, not two O–H groups.
 MIN_H_H = 2.0

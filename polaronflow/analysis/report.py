@@ -1,0 +1,435 @@
+"""Detect what run folders hold and assemble an analysis report (``AnalysisReport``).
+
+Per folder: relaxation or static (NSW/IBRION), doped or not (elements outside the host), the
+polaron and electronic analyses when the run is spin-polarised.  Across folders: lattice
+changes of doped cells against the pristine one, U ramps (runs of one system that differ only
+in U on the host cation), the paper's reactions when their runs are present, and a dopant
+comparison when two dopants are present.
+
+Bad input raises the project's errors; with ``partial=True`` the failing part is skipped, the
+reason recorded and the report marked partial.  Nothing here imports pymatgen or matplotlib.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import pairwise, product
+from pathlib import Path
+from typing import Any
+
+from polaronflow.analysis.compare import compare_dopants
+from polaronflow.analysis.electronic import analyze_electronic
+from polaronflow.analysis.models import (
+    AnalysisReport,
+    LatticeParameters,
+    RampStep,
+    RampTrace,
+    RunReport,
+)
+from polaronflow.analysis.polarons import DEFAULT_THRESHOLD, analyze_polarons
+from polaronflow.analysis.rundata import RunData
+from polaronflow.analysis.structure import compare_lattices, lattice_parameters
+from polaronflow.analysis.thermo import (
+    PRESET_REACTIONS,
+    composition_of,
+    consistency_problems,
+    formula_units,
+    parse_reaction,
+    reaction_energy,
+    u_by_element,
+)
+from polaronflow.errors import InputError, MismatchError, PolaronflowError, RunQualityError
+
+
+@dataclass
+class AnalysisOptions:
+    """Options of :func:`analyze_runs` (the CLI flags of ``polaronflow analyze``)."""
+
+    host_element: str = "W"
+    host_elements: tuple[str, ...] | None = None
+    dopant: str | None = None
+    threshold: float = DEFAULT_THRESHOLD
+    partial: bool = False
+    allow_mismatch: bool = False
+    temperature: float | None = 298.15
+    p_o2: float | None = 0.21
+    temperature_term: str | None = None
+    experiment: Mapping[str, float] | None = None
+    reactions: Sequence[str] = field(default_factory=lambda: list(PRESET_REACTIONS))
+    #: reactions the user asked for: an error (not a silent skip) when runs are missing.
+    extra_reactions: Sequence[str] = ()
+
+    @property
+    def hosts(self) -> set[str]:
+        return set(self.host_elements or (self.host_element, "O"))
+
+
+def formula_of(species: Iterable[str]) -> str:
+    """Formula in order of first appearance, e.g. ``'MgW64O192'``."""
+    comp = composition_of(list(species))
+    return "".join(f"{el}{int(n) if n != 1 else ''}" for el, n in comp.items())
+
+
+def run_kind(run: RunData) -> str:
+    """``'relaxation'`` when ions moved (NSW > 0 and IBRION in 1, 2, 3), else ``'static'``."""
+    p = {**run.incar, **run.parameters}
+    nsw = int(p.get("NSW", 0) or 0)
+    ibrion = int(p.get("IBRION", -1 if nsw == 0 else 0) or 0)
+    return "relaxation" if nsw > 0 and ibrion in (1, 2, 3) else "static"
+
+
+def _fail_or_record(exc: PolaronflowError, opts: AnalysisOptions, sink: list[str]) -> None:
+    if not opts.partial:
+        raise exc
+    sink.append(str(exc))
+
+
+def analyze_run(run: RunData, opts: AnalysisOptions | None = None) -> RunReport:
+    """What one run holds and what the polaron and electronic analyses find in it.
+
+    Parameters
+    ----------
+    run
+        A run read by :func:`polaronflow.analysis.readers.read_run`.
+    opts
+        Analysis options; ``opts.partial`` turns failures into recorded problems.
+
+    Raises
+    ------
+    RunQualityError
+        Unconverged or truncated run, ISPIN 1, no site moments (unless ``opts.partial``).
+    """
+    opts = opts or AnalysisOptions()
+    species = list(run.species)
+    doped = (
+        any(s not in opts.hosts for s in species)
+        if opts.dopant is None
+        else (opts.dopant in species)
+    )
+    energy = run.final_energy_sigma0 if run.final_energy_sigma0 is not None else run.final_energy
+    rep = RunReport(
+        path=str(run.path),
+        synthetic=run.synthetic,
+        formula=formula_of(species) or "?",
+        kind=run_kind(run),
+        doped=doped,
+        functional=run.functional,
+        u_values=u_by_element(run),
+        ispin=run.ispin,
+        converged=run.converged,
+        energy=energy,
+        energy_per_atom=energy / len(species) if energy is not None and species else None,
+        lattice=lattice_parameters(run.lattice) if run.lattice is not None else None,
+        problems=list(run.problems),
+    )
+    errors: list[str] = []
+    if not run.converged:
+        # The reader's problems already name the file; say only what is wrong.
+        why = "; ".join(run.problems) or f"{run.path}: the run did not finish or converge"
+        if not opts.partial:
+            raise RunQualityError(f"{why} (use --partial to analyse it anyway)")
+        rep.partial = True
+    if opts.host_element in species:
+        try:
+            # A dopant named on the command line but absent here (the pristine run, the
+            # references) means "no dopant", not "every foreign element".
+            dopant = opts.dopant if opts.dopant is None or opts.dopant in species else []
+            rep.polarons = analyze_polarons(
+                run,
+                host_element=opts.host_element,
+                host_elements=opts.host_elements,
+                dopant=dopant,
+                threshold=opts.threshold,
+            )
+        except PolaronflowError as exc:
+            _fail_or_record(exc, opts, errors)
+    expected = rep.polarons.polaron_count if rep.polarons else None
+    try:
+        rep.electronic = analyze_electronic(
+            run,
+            for_polarons=opts.host_element in species,
+            dos_elements=sorted(opts.hosts),
+            expected_in_gap=expected,
+        )
+    except PolaronflowError as exc:
+        _fail_or_record(exc, opts, errors)
+    if errors:
+        rep.problems.extend(e for e in errors if e not in rep.problems)
+        rep.partial = True
+    return rep
+
+
+def detect_ramps(runs: Sequence[RunData], element: str = "W") -> list[RampTrace]:
+    """Chains of runs of one system (same formula and functional) that differ in U on ``element``.
+
+    The steps keep the order the folders were given in when U is monotonic along it; otherwise
+    they are sorted by decreasing U (the paper ramps 9 → 5 eV).
+    """
+    groups: dict[tuple[str, str | None], list[RunData]] = {}
+    for run in runs:
+        if element in run.species:
+            groups.setdefault((formula_of(run.species), run.functional), []).append(run)
+    traces = []
+    for (formula, _), members in groups.items():
+        us = [u_by_element(r).get(element, 0.0) for r in members]
+        if len(set(us)) < 2:
+            continue
+        pairs = list(zip(us, members, strict=True))
+        diffs = [b - a for a, b in pairwise(us)]
+        if not (all(d < 0 for d in diffs) or all(d > 0 for d in diffs)):
+            pairs.sort(key=lambda p: -p[0])
+        steps = []
+        for u, r in pairs:
+            mags = (
+                sorted(
+                    (
+                        abs(float(m))
+                        for m, s in zip(r.site_moments, r.species, strict=False)
+                        if s == element
+                    ),
+                    reverse=True,
+                )
+                if r.site_moments is not None
+                else []
+            )
+            energy = r.final_energy_sigma0 if r.final_energy_sigma0 is not None else r.final_energy
+            steps.append(
+                RampStep(
+                    path=str(r.path),
+                    u=u,
+                    energy=energy,
+                    largest_moments=mags[:4],
+                    converged=r.converged,
+                )
+            )
+        traces.append(RampTrace(system=formula, element=element, steps=steps))
+    return traces
+
+
+def _match_reaction_runs(text: str, runs: Sequence[RunData]) -> dict[str, RunData] | None:
+    """Runs for every formula of a reaction; None when a formula has no run.
+
+    Among several candidates per formula (a U ramp, repeated references) the first
+    combination without consistency problems wins, later folders first; if every combination
+    has problems the latest folders are returned so that the error names them.
+    """
+    reactants, products = parse_reaction(text)
+    formulas = list(dict.fromkeys([*reactants, *products]))
+    candidates: list[list[RunData]] = []
+    for formula in formulas:
+        found = []
+        for run in runs:
+            try:
+                formula_units(composition_of(list(run.species)), formula)
+            except PolaronflowError:
+                continue
+            found.append(run)
+        if not found:
+            return None
+        candidates.append(found[::-1])
+    first = None
+    for k, combo in enumerate(product(*candidates)):
+        chosen = dict(zip(formulas, combo, strict=True))
+        first = first or chosen
+        if not consistency_problems(chosen):
+            return chosen
+        if k >= 255:  # enough: report the latest folders' problems
+            break
+    return first
+
+
+def analyze_runs(
+    runs: Sequence[RunData],
+    opts: AnalysisOptions | None = None,
+    *,
+    read_errors: Sequence[str] = (),
+) -> AnalysisReport:
+    """The whole report for a set of runs (see module docstring).
+
+    Parameters
+    ----------
+    runs
+        Runs read from the folders.
+    opts
+        Analysis options.
+    read_errors
+        Folders that could not be read (only with ``opts.partial``); they mark the report
+        partial.
+
+    Raises
+    ------
+    PolaronflowError
+        Any failure when ``opts.partial`` is False.
+    """
+    opts = opts or AnalysisOptions()
+    report = AnalysisReport(
+        synthetic=any(r.synthetic for r in runs),
+        errors=list(read_errors),
+        partial=bool(read_errors),
+    )
+    for run in runs:
+        rep = analyze_run(run, opts)
+        report.runs.append(rep)
+        report.partial |= rep.partial
+
+    usable = [r for r, rep in zip(runs, report.runs, strict=True) if r.lattice is not None]
+    pristine = [r for r in usable if set(r.species) <= opts.hosts]
+    for run in usable:
+        if set(run.species) <= opts.hosts:
+            continue
+        same_xc = [p for p in pristine if p.functional == run.functional]
+        # Prefer the pristine run with the same U (a ramp step against its own U).
+        same_u = [p for p in same_xc if u_by_element(p) == u_by_element(run)]
+        ref = (same_u or same_xc or [None])[0]
+        if ref is not None and opts.host_element in run.species:
+            try:
+                report.lattice_changes.append(
+                    compare_lattices(run.lattice, ref.lattice, label=f"{run.path} vs {ref.path}")
+                )
+            except InputError as exc:
+                _fail_or_record(exc, opts, report.errors)
+    if opts.experiment is not None:
+        for ref in pristine:
+            try:
+                report.lattice_changes.append(
+                    compare_lattices(
+                        ref.lattice, opts.experiment, label=f"{ref.path} vs experiment"
+                    )
+                )
+            except InputError as exc:
+                _fail_or_record(exc, opts, report.errors)
+
+    report.ramps = detect_ramps(runs, opts.host_element)
+
+    asked = set(opts.extra_reactions)
+    for name in [*opts.reactions, *opts.extra_reactions]:
+        text = PRESET_REACTIONS.get(name, name)
+        try:
+            matched = _match_reaction_runs(text, runs)
+        except InputError as exc:
+            _fail_or_record(exc, opts, report.errors)
+            continue
+        if matched is None:
+            if name in asked:
+                _fail_or_record(
+                    InputError(f"reaction {text!r}: no run folder matches every formula"),
+                    opts,
+                    report.errors,
+                )
+            continue
+        try:
+            report.reactions.append(
+                reaction_energy(
+                    text,
+                    matched,
+                    temperature=opts.temperature,
+                    p_o2=opts.p_o2,
+                    temperature_term=opts.temperature_term,
+                    allow_mismatch=opts.allow_mismatch,
+                )
+            )
+        except (MismatchError, InputError, RunQualityError) as exc:
+            _fail_or_record(exc, opts, report.errors)
+
+    by_dopant: dict[str, RunReport] = {}
+    for rep in report.runs:
+        if rep.doped and rep.polarons and rep.polarons.dopant_elements:
+            label = formula_of(rep.polarons.dopant_elements)
+            by_dopant.setdefault(label, rep)
+    labels = sorted(by_dopant, key=lambda k: (k.startswith("H"), k))
+    for b in labels[1:]:
+        a = labels[0]
+        ra, rb = by_dopant[a], by_dopant[b]
+        report.comparisons.append(
+            compare_dopants(a, ra.polarons, ra.electronic, b, rb.polarons, rb.electronic)
+        )
+    report.partial |= bool(report.errors)
+    return report
+
+
+def read_runs(
+    paths: Sequence[str | Path],
+    *,
+    partial: bool = False,
+    pdos: bool = False,
+    reader: Callable[..., RunData] | None = None,
+) -> tuple[list[RunData], list[str]]:
+    """Read run folders; with ``partial`` unreadable ones are listed instead of raising.
+
+    Raises
+    ------
+    RunReadError
+        A folder that is missing or cannot be read (unless ``partial``).
+    """
+    from polaronflow.analysis.readers import read_run
+    from polaronflow.errors import RunReadError
+
+    read = reader or read_run
+    runs, errors = [], []
+    for p in paths:
+        path = Path(p)
+        if not path.exists():
+            exc: PolaronflowError = RunReadError(f"{path}: no such file or directory")
+            if not partial:
+                raise exc
+            errors.append(str(exc))
+            continue
+        try:
+            runs.append(read(path, pdos=pdos, strict=not partial))
+        except PolaronflowError as exc:
+            if not partial:
+                raise
+            errors.append(str(exc))
+    return runs, errors
+
+
+def summary_rows(report: AnalysisReport) -> list[dict[str, Any]]:
+    """One flat dict per run for tables (strings and numbers only)."""
+    rows = []
+    for rep in report.runs:
+        pol, el = rep.polarons, rep.electronic
+        row: dict[str, Any] = {
+            "run": Path(rep.path).name or rep.path,
+            "formula": rep.formula,
+            "kind": rep.kind,
+            "xc": rep.functional or "?",
+            "U": ", ".join(f"{k} {v:g}" for k, v in rep.u_values.items() if v) or "-",
+            "E (eV)": f"{rep.energy:.4f}" if rep.energy is not None else "-",
+        }
+        if pol is not None:
+            exp = "?" if pol.electrons_donated is None else f"{pol.electrons_donated:g}"
+            row["polarons"] = f"{pol.polaron_count}/{exp}"
+            row["m (μB)"] = " ".join(f"{p.moment:+.2f}" for p in pol.polarons) or "-"
+            row["shell"] = " ".join(str(p.shell) if p.shell else "-" for p in pol.polarons) or "-"
+            row["d (Å)"] = (
+                " ".join(
+                    f"{p.distance_to_dopant:.2f}" if p.distance_to_dopant is not None else "-"
+                    for p in pol.polarons
+                )
+                or "-"
+            )
+            row["plane"] = " ".join(p.plane or "-" for p in pol.polarons) or "-"
+        if el is not None:
+            row["gap (eV)"] = f"{el.host_gap:.3f}"
+            row["level↓CBM occ"] = (
+                f"{el.level_occupations.depth:.3f}" if el.level_occupations else "-"
+            )
+            row["level↓CBM DOS"] = f"{el.level_dos.depth:.3f}" if el.level_dos else "-"
+        flags = []
+        if not rep.converged:
+            flags.append("UNCONVERGED")
+        if pol is not None:
+            flags.extend(pol.flags)
+        if rep.partial:
+            flags.append("partial")
+        row["flags"] = ", ".join(flags) or "ok"
+        rows.append(row)
+    return rows
+
+
+def lattice_from_mapping(values: Mapping[str, float]) -> LatticeParameters:
+    """Lattice parameters from a mapping such as the host provenance's experimental lattice."""
+    from polaronflow.analysis.structure import as_lattice_parameters
+
+    return as_lattice_parameters(values)

@@ -1,0 +1,203 @@
+"""``polaronflow analyze RUN_DIR…``: polarons, in-gap levels, lattice and reaction energies.
+
+Kept light on purpose: without ``--plots`` neither pymatgen nor matplotlib is imported, so the
+command starts fast (see benchmarks/).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from polaronflow.cli import app
+
+
+@app.command()
+def analyze(
+    run_dirs: list[Path] = typer.Argument(..., help="VASP run folders (or single output files)."),
+    json_file: Path | None = typer.Option(
+        None, "--json", help="Write the full report as JSON to this file ('-' for stdout)."
+    ),
+    plots: Path | None = typer.Option(
+        None, "--plots", help="Write PNG figures (DOS, polaron maps, U ramps) into this folder."
+    ),
+    partial: bool = typer.Option(
+        False, "--partial", help="Skip unusable runs/analyses instead of failing; mark partial."
+    ),
+    dopant: str | None = typer.Option(
+        None, "--dopant", help="Dopant element (default: every element outside the host)."
+    ),
+    cation: str = typer.Option("W", "--cation", help="Host cation that carries polarons."),
+    threshold: float = typer.Option(
+        0.3, "--threshold", help="|m| (μB) at or above which a cation site is a polaron."
+    ),
+    temperature: float = typer.Option(
+        298.15, "--temperature", help="T (K) of the O2 pressure term of reaction energies."
+    ),
+    p_o2: float = typer.Option(0.21, "--po2", help="O2 partial pressure (atm)."),
+    temperature_term: bool = typer.Option(
+        False,
+        "--o2-temperature-term",
+        help="Add the tabulated O2 temperature term (Reuter & Scheffler 2002) to μ_O2.",
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Combine mismatched or unconverged runs in reactions (marked)."
+    ),
+    reaction: list[str] = typer.Option(
+        [],
+        "--reaction",
+        help="Also compute this reaction, e.g. 'Li2O + 1/2 O2 -> Li2O2' (repeatable); the "
+        "paper's two are computed whenever their runs are present.",
+    ),
+    vs_experiment: bool = typer.Option(
+        False, "--vs-experiment", help="Compare pristine cells with the experimental γ-WO3 cell."
+    ),
+) -> None:
+    """Analyse finished VASP runs: polarons, in-gap level, lattice, reaction energies."""
+    from polaronflow.analysis.report import AnalysisOptions, analyze_runs, read_runs
+
+    experiment = None
+    if vs_experiment:
+        from polaronflow.structures.host import EXPERIMENTAL_LATTICE
+
+        experiment = dict(EXPERIMENTAL_LATTICE)
+    opts = AnalysisOptions(
+        host_element=cation,
+        dopant=dopant,
+        threshold=threshold,
+        partial=partial,
+        allow_mismatch=force,
+        temperature=temperature,
+        p_o2=p_o2,
+        temperature_term="reuter-scheffler" if temperature_term else None,
+        experiment=experiment,
+        extra_reactions=tuple(reaction),
+    )
+    if sys.stderr.isatty():
+        from rich.console import Console
+
+        # Large vasprun.xml files take a moment: say what is happening, on a terminal only.
+        with Console(stderr=True).status(f"reading {len(run_dirs)} run folder(s)…"):
+            runs, read_errors = read_runs(run_dirs, partial=partial, pdos=plots is not None)
+            report = analyze_runs(runs, opts, read_errors=read_errors)
+    else:
+        runs, read_errors = read_runs(run_dirs, partial=partial, pdos=plots is not None)
+        report = analyze_runs(runs, opts, read_errors=read_errors)
+    if json_file is not None and str(json_file) == "-":
+        typer.echo(report.model_dump_json(indent=2))
+    else:
+        _print_report(report)
+    if json_file is not None and str(json_file) != "-":
+        json_file.parent.mkdir(parents=True, exist_ok=True)
+        json_file.write_text(report.model_dump_json(indent=2) + "\n")
+    if plots is not None:
+        from polaronflow.analysis.plots import write_report_plots
+
+        written = write_report_plots(report, runs, plots)
+        for path in written:
+            typer.echo(f"wrote {path}", err=True)
+
+
+def _print_report(report) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from polaronflow.analysis.report import summary_rows
+
+    console = Console()
+    if not console.is_terminal:
+        # Piped output (logs, CI): do not squeeze the table into 80 columns.
+        console = Console(width=200)
+    title = "polaronflow analyze"
+    if report.synthetic:
+        title = "SYNTHETIC (emulator) data, not VASP results: " + title
+    if report.partial:
+        title += " [PARTIAL]"
+    rows = summary_rows(report)
+    table = Table(title=title, title_style="bold red" if report.synthetic else "bold")
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(k for k in row if k not in columns)
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(*(str(row.get(c, "")) for c in columns))
+    console.print(table)
+
+    for rep in report.runs:
+        notes = []
+        if rep.polarons:
+            notes += rep.polarons.notes
+        if rep.electronic:
+            notes += rep.electronic.warnings
+        notes += rep.problems
+        for note in dict.fromkeys(notes):
+            console.print(f"  [dim]{Path(rep.path).name}:[/dim] {note}", highlight=False)
+
+    if report.lattice_changes:
+        t = Table(title="Lattice changes (%)")
+        for col in ("cells", "multiple", "Δa", "Δb", "Δc", "Δβ", "ΔV"):
+            t.add_column(col)
+        for lc in report.lattice_changes:
+            p = lc.percent
+            t.add_row(
+                lc.label,
+                "×".join(map(str, lc.multiple)),
+                *(f"{p[k]:+.2f}" for k in ("a", "b", "c", "beta", "volume")),
+            )
+        console.print(t)
+    if report.reactions:
+        t = Table(title="Reaction energies")
+        for col in ("reaction", "ΔE DFT (eV)", "ΔE (eV)", "ΔE (kJ/mol)", "μ_O2 terms", "note"):
+            t.add_column(col)
+        for r in report.reactions:
+            terms = []
+            if r.o2_pressure_term is not None:
+                terms.append(f"kT ln(pO2) {r.o2_pressure_term:+.4f} eV at {r.temperature:g} K")
+            if r.o2_temperature_term is not None:
+                terms.append(f"tabulated {r.o2_temperature_term:+.3f} eV")
+            t.add_row(
+                r.reaction,
+                f"{r.delta_e_dft:.4f}",
+                f"{r.delta_e:.4f}",
+                f"{r.delta_e_kj_mol:.1f}",
+                "; ".join(terms) or "-",
+                "FORCED: " + "; ".join(r.overridden) if r.overridden else "",
+            )
+        console.print(t)
+    for ramp in report.ramps:
+        t = Table(title=f"U ramp of {ramp.system} (U on {ramp.element})")
+        for col in ("U (eV)", "E (eV)", "largest |m| (μB)", "run"):
+            t.add_column(col)
+        for s in ramp.steps:
+            t.add_row(
+                f"{s.u:g}",
+                f"{s.energy:.4f}" if s.energy is not None else "-",
+                " ".join(f"{m:.2f}" for m in s.largest_moments),
+                Path(s.path).name + ("" if s.converged else " (unconverged)"),
+            )
+        console.print(t)
+    for c in report.comparisons:
+        t = Table(title=f"{c.label_a} vs {c.label_b}")
+        for col in ("quantity", c.label_a, c.label_b, "difference"):
+            t.add_column(col)
+        for method in sorted(set(c.depth_a) | set(c.depth_b)):
+            a, b = c.depth_a.get(method), c.depth_b.get(method)
+            t.add_row(
+                f"level below CBM, {method} (eV)",
+                "-" if a is None else f"{a:.3f}",
+                "-" if b is None else f"{b:.3f}",
+                f"{b - a:+.3f} eV" if a is not None and b is not None else "-",
+            )
+        ratio = c.central_moment_ratio_percent
+        t.add_row(
+            "central moment (μB)",
+            "-" if c.central_moment_a is None else f"{c.central_moment_a:.3f}",
+            "-" if c.central_moment_b is None else f"{c.central_moment_b:.3f}",
+            "-" if ratio is None else f"{ratio:+.1f} %",
+        )
+        console.print(t)
+    for err in report.errors:
+        console.print(f"[red]skipped:[/red] {err}", highlight=False)
