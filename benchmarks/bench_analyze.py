@@ -1,0 +1,278 @@
+"""Benchmark: ``polaronflow analyze`` against pymatgen on a 257-atom LORBIT=11 ISPIN=2 run.
+
+Writes the run with the mock-VASP emulator (``write_large_run``: ~420 MB vasprun.xml plus its
+OUTCAR), makes a gzipped copy, then measures, side by side in one invocation and each as a
+whole child process (interpreter start-up and imports included):
+
+* ``polaronflow analyze DIR``                     (the target: ≤ 0.5 s, ≤ 300 MB; ≤ 1.5 s gz)
+* ``read_run(DIR)`` alone                          (the readers' share of it)
+* pymatgen ``Vasprun(vasprun.xml)`` + ``Outcar(OUTCAR)`` with the defaults a user would use
+* ``read_run(DIR, pdos=True)``                      (what ``--plots`` adds: the projected DOS)
+* ``python -c "import numpy"``                     (the floor any numpy tool pays)
+
+Wall time is measured around the child; peak RSS is the child's own ``ru_maxrss`` from
+``os.wait4``.  Files are read with a warm page cache (each command runs once unmeasured first),
+as when analysing right after a job finished.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_analyze.py                 # print the table
+    .venv/bin/python benchmarks/bench_analyze.py --record        # ... and update RESULTS.md
+    .venv/bin/python benchmarks/bench_analyze.py --workdir /tmp/bench --repeat 5
+
+The run is synthetic (emulator output, labelled POLARONFLOW-SYNTHETIC); only its size and
+layout matter here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import gzip
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "RESULTS.md"
+START, END = "<!-- bench_analyze:start -->", "<!-- bench_analyze:end -->"
+
+#: (seconds, MB) targets from issue 4.
+TARGET_PLAIN = (0.5, 300.0)
+TARGET_GZ_S = 1.5
+
+PYMATGEN_SNIPPET = (
+    "import sys, warnings; warnings.simplefilter('ignore');"
+    "from pymatgen.io.vasp import Vasprun, Outcar;"
+    "v = Vasprun(sys.argv[1]); o = Outcar(sys.argv[2]);"
+    "print(v.final_energy, v.efermi, len(o.magnetization))"
+)
+PDOS_SNIPPET = (
+    "import sys; from polaronflow.analysis.readers import read_run;"
+    "r = read_run(sys.argv[1], pdos=True); print(r.pdos.shape)"
+)
+READER_SNIPPET = (
+    "import sys; from polaronflow.analysis.readers import read_run;"
+    "r = read_run(sys.argv[1]); print(r.final_energy, r.efermi, r.nsites)"
+)
+
+
+def child_env(workdir: Path) -> dict[str, str]:
+    """Environment of the measured children: byte-code caching on, as in an installed package.
+
+    Sessions and CI may set PYTHONDONTWRITEBYTECODE, which makes every child recompile the
+    package's modules from source (tens of ms); a pip-installed package has its .pyc files.
+    The caches go under ``workdir`` (PYTHONPYCACHEPREFIX), never into the source tree.
+    """
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(workdir / "pycache")
+    return env
+
+
+def measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int]:
+    """Run ``cmd`` as a child; return (wall seconds, peak RSS in MB, exit status)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if proc.returncode != 0:
+        sys.stderr.write(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{err}\n")
+    return wall, usage.ru_maxrss / 1024.0, proc.returncode  # ru_maxrss is in kB on Linux
+
+
+def prepare(workdir: Path) -> tuple[Path, Path]:
+    """The plain run folder (written by the emulator if absent) and a gzipped copy."""
+    plain, gz = workdir / "plain", workdir / "gz"
+    if not (plain / "vasprun.xml").is_file():
+        from polaronflow.testing.emulator import write_large_run
+
+        print(f"writing the 257-atom run with the emulator into {plain} ...", flush=True)
+        write_large_run(plain, natoms=257, nbands=1200, nedos=3001, nkpts=4)
+    if not (gz / "vasprun.xml.gz").is_file():
+        gz.mkdir(parents=True, exist_ok=True)
+        print(f"gzipping it into {gz} ...", flush=True)
+        for f in plain.iterdir():
+            if f.name in ("vasprun.xml", "OUTCAR"):
+                with open(f, "rb") as fin, gzip.open(gz / (f.name + ".gz"), "wb", 6) as fout:
+                    shutil.copyfileobj(fin, fout, 16 << 20)
+            elif f.is_file():
+                shutil.copy(f, gz / f.name)
+    return plain, gz
+
+
+def _polaronflow_cmd() -> list[str]:
+    script = Path(sys.executable).with_name("polaronflow")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "polaronflow"]
+
+
+def run(workdir: Path, repeat: int, pmg_repeat: int) -> list[dict]:
+    plain, gz = prepare(workdir)
+    py = sys.executable
+    env = child_env(workdir)
+    cases = []
+    for label, folder in (("plain", plain), ("gzip", gz)):
+        vr = next(folder.glob("vasprun.xml*"))
+        out = next(folder.glob("OUTCAR*"))
+        sizes = {"vasprun_mb": vr.stat().st_size / 1e6, "outcar_mb": out.stat().st_size / 1e6}
+        cases += [
+            (label, "polaronflow analyze", [*_polaronflow_cmd(), "analyze", str(folder)], sizes),
+            (label, "read_run only", [py, "-c", READER_SNIPPET, str(folder)], sizes),
+            (label, "read_run(pdos=True)", [py, "-c", PDOS_SNIPPET, str(folder)], sizes),
+            (
+                label,
+                "pymatgen Vasprun+Outcar",
+                [py, "-c", PYMATGEN_SNIPPET, str(vr), str(out)],
+                sizes,
+            ),
+        ]
+    cases.append(("-", "baseline: python + numpy", [py, "-c", "import numpy"], {}))
+    for case in cases:
+        measure(case[2], env)  # warm the page cache and write the byte-code caches
+    # Rounds interleave the commands so that load from other processes on a shared machine
+    # spreads over all of them instead of biasing one.
+    samples: dict[int, list[tuple[float, float, int]]] = {i: [] for i in range(len(cases))}
+    for rnd in range(repeat):
+        for i, (_, what, cmd, _) in enumerate(cases):
+            if what.startswith(("pymatgen", "read_run(pdos")) and rnd >= pmg_repeat:
+                continue
+            samples[i].append(measure(cmd, env))
+        print(f"round {rnd + 1}/{repeat} done", flush=True)
+    rows = []
+    for i, (label, what, _, sizes) in enumerate(cases):
+        walls = [s[0] for s in samples[i]]
+        rows.append(
+            {
+                "files": label,
+                "what": what,
+                "wall_median": statistics.median(walls),
+                "wall_min": min(walls),
+                "rss_max": max(s[1] for s in samples[i]),
+                "n": len(walls),
+                "ok": all(s[2] == 0 for s in samples[i]),
+                **sizes,
+            }
+        )
+        r = rows[-1]
+        print(
+            f"{label:5s}  {what:26s} {r['wall_median']:7.2f} s (min {r['wall_min']:.2f}, "
+            f"n={r['n']})  {r['rss_max']:7.0f} MB  {'ok' if r['ok'] else 'FAILED'}",
+            flush=True,
+        )
+    return rows
+
+
+def _machine() -> str:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        import isal  # noqa: F401
+
+        inflate = "isal"
+    except ImportError:
+        inflate = "zlib"
+    return (
+        f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}, gzip inflate via {inflate}"
+    )
+
+
+def render(rows: list[dict]) -> str:
+    from polaronflow.analysis.rundata import SYNTHETIC_MARKER
+
+    def get(files: str, what: str) -> dict:
+        return next(r for r in rows if r["files"] == files and r["what"] == what)
+
+    when = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    p0 = rows[0]
+    lines = [
+        START,
+        "## `polaronflow analyze` vs pymatgen on a 257-atom LORBIT=11 ISPIN=2 run",
+        "",
+        f"Recorded {when} by `benchmarks/bench_analyze.py` on {_machine()}; load average "
+        f"{os.getloadavg()[0]:.1f} at the end (other work on the machine inflates medians).",
+        f"Files (synthetic: marked {SYNTHETIC_MARKER}) from the emulator's "
+        "`write_large_run(natoms=257, nbands=1200, nedos=3001, nkpts=4)`: "
+        f"vasprun.xml {p0['vasprun_mb']:.0f} MB, OUTCAR {p0['outcar_mb']:.1f} MB "
+        f"(gzipped: {get('gzip', 'read_run only')['vasprun_mb']:.0f} MB). Whole child "
+        "processes, warm page cache, byte-compiled modules; wall = median of n runs; "
+        "RSS = peak of the child.",
+        "",
+        "| files | command | wall (s) | min (s) | peak RSS (MB) | n |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['files']} | {r['what']} | {r['wall_median']:.2f} | {r['wall_min']:.2f} | "
+            f"{r['rss_max']:.0f} | {r['n']} |"
+        )
+    lines.append("")
+    for files in ("plain", "gzip"):
+        ours, ref = get(files, "polaronflow analyze"), get(files, "pymatgen Vasprun+Outcar")
+        lines.append(
+            f"- {files}: pymatgen / `polaronflow analyze` = "
+            f"{ref['wall_median'] / ours['wall_median']:.1f}x time, "
+            f"{ref['rss_max'] / ours['rss_max']:.1f}x memory"
+        )
+    ours_p, ours_g = get("plain", "polaronflow analyze"), get("gzip", "polaronflow analyze")
+    ok_p = ours_p["wall_median"] <= TARGET_PLAIN[0] and ours_p["rss_max"] <= TARGET_PLAIN[1]
+    ok_g = ours_g["wall_median"] <= TARGET_GZ_S
+    lines.append(
+        f"- target plain ≤ {TARGET_PLAIN[0]} s and ≤ {TARGET_PLAIN[1]:.0f} MB: "
+        f"{'met' if ok_p else 'NOT met'}; target gzip ≤ {TARGET_GZ_S} s: "
+        f"{'met' if ok_g else 'NOT met'}"
+    )
+    lines.append(END)
+    return "\n".join(lines) + "\n"
+
+
+def record(section: str) -> None:
+    """Replace this benchmark's section of RESULTS.md (other sections are left alone)."""
+    text = RESULTS.read_text() if RESULTS.is_file() else "# Recorded benchmark results\n\n"
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        tail = rest.split(END, 1)[1].lstrip("\n")
+        text = head + section + ("\n" + tail if tail else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    RESULTS.write_text(text)
+    print(f"recorded in {RESULTS}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    ap.add_argument("--workdir", type=Path, help="Keep the generated run here (reused if present).")
+    ap.add_argument("--repeat", type=int, default=5, help="Measured runs of our commands.")
+    ap.add_argument("--pmg-repeat", type=int, default=1, help="Measured runs of pymatgen.")
+    ap.add_argument("--record", action="store_true", help="Update benchmarks/RESULTS.md.")
+    args = ap.parse_args(argv)
+    if args.workdir:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+        rows = run(args.workdir, args.repeat, args.pmg_repeat)
+    else:
+        with tempfile.TemporaryDirectory(prefix="polaronflow-bench-") as tmp:
+            rows = run(Path(tmp), args.repeat, args.pmg_repeat)
+    section = render(rows)
+    print()
+    print(section)
+    if args.record:
+        record(section)
+    return 0 if all(r["ok"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
