@@ -1,0 +1,279 @@
+"""``polaronflow inputs``, ``submit`` and ``init``: the campaign as VASP folders or workflows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from polaronflow.cli import app
+
+_ION = typer.Option(
+    None,
+    "--ion",
+    help="Dopant, repeatable: a cation (Mg, Li, ...) or nH for n protons. "
+    "Default: Mg and 2H (the paper).",
+)
+_CAVITY = typer.Option("auto", "--cavity", help="A-site cavity index for cations, or auto.")
+_PLACEMENT = typer.Option("far", "--placement", help="Proton placement: far or near.")
+_POLARONS = typer.Option(
+    None, "--polarons", help="Polaron configuration, repeatable: auto or W indices '37,0'."
+)
+_NUPDOWN = typer.Option(
+    None, "--nupdown", help="NUPDOWN variant, repeatable: free, 0 or 2 (default free)."
+)
+_SCHEDULE = typer.Option("9,8,7,6,5", "--schedule", help="U schedule on W d in eV, run order.")
+_FINAL_ISIF = typer.Option(3, "--final-isif", help="ISIF of the last ramp step.")
+_SUPERCELL = typer.Option((2, 2, 2), "--supercell", help="Supercell multiples.")
+_HOST = typer.Option(None, "--host", help="Host CIF/POSCAR (default: embedded γ-WO3).")
+_SEED_MOMENT = typer.Option(1.0, "--seed-moment", help="Initial moment on each seed W (μB).")
+_STRETCH = typer.Option(0.0, "--stretch", help="Stretch the seed W–O bonds by this fraction.")
+_NO_REFS = typer.Option(False, "--no-references", help="Leave out the reference phases.")
+_POTCAR = typer.Option(
+    None, "--potcar", help="POTCAR override, repeatable: ELEMENT=SYMBOL (e.g. Mg=Mg)."
+)
+_INCAR_YAML = typer.Option(
+    None, "--incar-yaml", help="INCAR parameter YAML (default: templates/scan_u_incar.yaml)."
+)
+
+
+def _nupdown(values: list[str] | None) -> list[int | None]:
+    from polaronflow.errors import WorkflowError
+
+    if not values:
+        return [None]
+    out: list[int | None] = []
+    for v in values:
+        text = v.strip().lower()
+        if text in ("free", "none", ""):
+            out.append(None)
+            continue
+        try:
+            out.append(int(text))
+        except ValueError:
+            raise WorkflowError(f"--nupdown {v!r} is not valid: use free, 0, 2, ...") from None
+    return out
+
+
+def _cavity(value: str) -> int | str:
+    from polaronflow.errors import WorkflowError
+
+    if value.strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(value)
+    except ValueError:
+        raise WorkflowError(f"--cavity {value!r} is not valid: use auto or an index") from None
+
+
+def _potcars(values: list[str] | None) -> dict[str, str]:
+    from polaronflow.errors import WorkflowError
+
+    out: dict[str, str] = {}
+    for v in values or []:
+        element, sep, symbol = v.partition("=")
+        if not sep or not element.strip() or not symbol.strip():
+            raise WorkflowError(f"--potcar {v!r} is not valid: use ELEMENT=SYMBOL, e.g. Mg=Mg")
+        out[element.strip()] = symbol.strip()
+    return out
+
+
+def _options(**kw: Any):
+    from polaronflow.workflows.campaign import make_options
+
+    opts: dict[str, Any] = {
+        "cavity": _cavity(kw["cavity"]),
+        "placement": kw["placement"],
+        "nupdown": _nupdown(kw["nupdown"]),
+        "schedule": kw["schedule"],
+        "final_isif": kw["final_isif"],
+        "supercell": tuple(kw["supercell"]),
+        "host": kw["host"],
+        "seed_moment": kw["seed_moment"],
+        "stretch": kw["stretch"],
+        "references": not kw["no_references"],
+        "parameters_file": kw["incar_yaml"],
+        "potcars": _potcars(kw.get("potcar")),
+    }
+    if kw["ion"]:
+        opts["ions"] = list(kw["ion"])
+    if kw["polarons"]:
+        opts["polarons"] = list(kw["polarons"])
+    for key in ("potcar_spec", "walltime", "vasp_cmd"):
+        if kw.get(key) is not None:
+            opts[key] = kw[key]
+    return make_options(**opts)
+
+
+@app.command()
+def inputs(
+    out: Path = typer.Option(..., "--out", "-o", help="Folder to write the job folders into."),
+    ion: list[str] = _ION,
+    cavity: str = _CAVITY,
+    placement: str = _PLACEMENT,
+    polarons: list[str] = _POLARONS,
+    nupdown: list[str] = _NUPDOWN,
+    schedule: str = _SCHEDULE,
+    final_isif: int = _FINAL_ISIF,
+    supercell: tuple[int, int, int] = _SUPERCELL,
+    host: Path = _HOST,
+    seed_moment: float = _SEED_MOMENT,
+    stretch: float = _STRETCH,
+    no_references: bool = _NO_REFS,
+    incar_yaml: Path = _INCAR_YAML,
+    potcar: list[str] = _POTCAR,
+    potcar_spec: bool = typer.Option(
+        None,
+        "--potcar-spec/--real-potcar",
+        help="Write POTCAR.spec or real POTCARs (default: POTCAR only if PMG_VASP_PSP_DIR is set).",
+    ),
+    force: bool = typer.Option(False, "--force", help="Replace a non-empty output folder."),
+    as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
+) -> None:
+    """Write every job's VASP input folder (a dry run) and print the plan."""
+    from polaronflow.workflows.campaign import plan_campaign
+    from polaronflow.workflows.dryrun import write_inputs
+
+    options = _options(**{k: v for k, v in locals().items() if k not in ("out", "force")})
+    rows = write_inputs(plan_campaign(options), out, potcar_spec=potcar_spec, force=force)
+    if as_json:
+        import json
+
+        typer.echo(json.dumps([r.model_dump() for r in rows], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        title=f"polaronflow campaign: {sum(r.folder is not None for r in rows)} "
+        f"input folders in {out}"
+    )
+    for col in ("job", "kind", "parents", "atoms", "k-points", "U (eV)", "note"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(
+            r.name,
+            r.kind,
+            ", ".join(r.parents) or "-",
+            str(r.n_atoms),
+            r.kpoints or "-",
+            "-" if r.u is None else f"{r.u:g}",
+            r.note,
+        )
+    Console(width=160).print(table)
+
+
+@app.command()
+def submit(
+    ion: list[str] = _ION,
+    cavity: str = _CAVITY,
+    placement: str = _PLACEMENT,
+    polarons: list[str] = _POLARONS,
+    nupdown: list[str] = _NUPDOWN,
+    schedule: str = _SCHEDULE,
+    final_isif: int = _FINAL_ISIF,
+    supercell: tuple[int, int, int] = _SUPERCELL,
+    host: Path = _HOST,
+    seed_moment: float = _SEED_MOMENT,
+    stretch: float = _STRETCH,
+    no_references: bool = _NO_REFS,
+    incar_yaml: Path = _INCAR_YAML,
+    potcar: list[str] = _POTCAR,
+    potcar_spec: bool = typer.Option(
+        None, "--potcar-spec", help="Jobs write POTCAR.spec instead of POTCAR."
+    ),
+    walltime: int = typer.Option(None, "--walltime", help="Job wall time in s (custodian)."),
+    vasp_cmd: str = typer.Option(None, "--vasp-cmd", help="VASP command for custodian."),
+    local: bool = typer.Option(False, "--local", help="Run here with jobflow's run_locally."),
+    root_dir: Path = typer.Option(None, "--root-dir", help="Run folders for --local."),
+    config: Path = typer.Option(None, "--config", help="polaronflow settings YAML."),
+    project_dir: Path = typer.Option(None, "--project-dir", help="Embedded store folder."),
+    launchpad_file: Path = typer.Option(
+        None, "--launchpad", help="my_launchpad.yaml of a MongoDB LaunchPad."
+    ),
+    jobstore_file: Path = typer.Option(None, "--jobstore", help="jobflow.yaml with JOB_STORE."),
+) -> None:
+    """Add the campaign to a FireWorks LaunchPad (embedded by default), or run it locally."""
+    from polaronflow.settings import load_settings
+    from polaronflow.workflows.campaign import build_campaign
+    from polaronflow.workflows.submit import check_configuration, run_flow_locally, submit_flow
+
+    settings = load_settings(
+        config,
+        project_dir=project_dir,
+        launchpad_file=launchpad_file,
+        jobstore_file=jobstore_file,
+        walltime=walltime,
+        vasp_cmd=vasp_cmd,
+    )
+    kw = {
+        k: v
+        for k, v in locals().items()
+        if k
+        not in (
+            "local",
+            "root_dir",
+            "config",
+            "project_dir",
+            "launchpad_file",
+            "jobstore_file",
+            "settings",
+            "load_settings",
+            "build_campaign",
+            "run_flow_locally",
+            "submit_flow",
+            "check_configuration",
+        )
+    }
+    options = _options(**kw | {"walltime": settings.walltime, "vasp_cmd": settings.vasp_cmd})
+    check_configuration(settings)
+    if potcar_spec is None and settings.potcar_spec is not None:
+        options = options.model_copy(update={"potcar_spec": settings.potcar_spec})
+    flow = build_campaign(options)
+    if local:
+        run_flow_locally(flow, settings, root_dir=root_dir)
+        typer.echo(f"ran {len(flow.jobs)} jobs locally")
+        return
+    result = submit_flow(flow, settings)
+    typer.echo(
+        f"submitted workflow '{result.workflow_name}': {result.n_jobs} jobs, FireWorks ids "
+        f"{result.fw_ids[0]}-{result.fw_ids[-1]} on {result.launchpad}; outputs to "
+        f"{result.jobstore}"
+    )
+
+
+@app.command()
+def init(
+    out: Path = typer.Option(Path("."), "--out", "-o", help="Folder for the config files."),
+    project_dir: Path = typer.Option(
+        None, "--project-dir", help="Project folder (default: the settings' project_dir)."
+    ),
+    mongodb: bool = typer.Option(False, "--mongodb", help="Configure a MongoDB server."),
+    queue: str = typer.Option("slurm", "--queue", help="Queue system: slurm or pbs."),
+    vasp_cmd: str = typer.Option("srun vasp_std", "--vasp-cmd", help="VASP command."),
+    vasp_gamma_cmd: str = typer.Option("srun vasp_gam", "--vasp-gamma-cmd", help="Γ-only VASP."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
+) -> None:
+    """Write FireWorks, jobflow, atomate2 and polaronflow config files from the templates."""
+    from polaronflow.workflows.configfiles import write_config_templates
+
+    if project_dir is None:
+        from polaronflow.settings import load_settings
+
+        project_dir = load_settings().project_dir
+    written = write_config_templates(
+        out,
+        project_dir,
+        mongodb=mongodb,
+        queue=queue,
+        vasp_cmd=vasp_cmd,
+        vasp_gamma_cmd=vasp_gamma_cmd,
+        force=force,
+    )
+    for path in written:
+        typer.echo(f"wrote {path}")
+    typer.echo(
+        f"next: export FW_CONFIG_FILE={Path(out).resolve() / 'FW_config.yaml'} and "
+        f"POLARONFLOW_CONFIG_FILE={Path(out).resolve() / 'polaronflow.yaml'}"
+    )

@@ -1,0 +1,401 @@
+"""Submission: a FireWorks LaunchPad (embedded or MongoDB) with a JobStore, or a local run.
+
+Embedded (the default, no server): one project folder (``settings.project_dir``) holds
+
+* ``launchpad.json`` — FireWorks' LaunchPad on mongomock, persisted as one JSON file
+  (the ``fireworks[mongomock]`` extra: mongomock-persistence's file format);
+* ``jobstore/`` — the jobflow JobStore, maggma ``MontyStore`` (montydb, SQLite storage);
+* ``launchpad.lock`` — a ``filelock.FileLock``.
+
+mongomock-persistence reads its file when a client is made and writes it when the client is
+garbage-collected (at process exit). Two processes would each write back their own copy and
+one workflow would be lost. :func:`embedded_launchpad` therefore opens the file only under
+the lock, writes it back explicitly and atomically (temporary file + rename) before
+releasing the lock, and disarms mongomock-persistence's exit-time write. MongoDB (a
+``my_launchpad.yaml`` plus a ``jobflow.yaml``) is the answer for many concurrent workers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from unittest import mock
+
+from pydantic import BaseModel, Field
+
+from polaronflow.errors import ConfigError
+
+if TYPE_CHECKING:
+    from fireworks import LaunchPad
+    from jobflow import Flow, JobStore
+
+    from polaronflow.settings import PolaronflowSettings
+    from polaronflow.workflows.campaign import CampaignOptions
+
+LAUNCHPAD_FILE = "launchpad.json"
+LOCK_FILE = "launchpad.lock"
+JOBSTORE_DIR = "jobstore"
+RUNS_DIR = "runs"
+_ENV = "MONGOMOCK_SERVERSTORE_FILE"
+
+
+class SubmitResult(BaseModel):
+    """What a submission did."""
+
+    workflow_name: str = Field(description="Name of the FireWorks workflow.")
+    fw_ids: list[int] = Field(description="FireWorks ids of the workflow's fireworks.")
+    n_jobs: int = Field(description="Number of fireworks (jobs) added.")
+    launchpad: str = Field(description="Where the LaunchPad lives (file or MongoDB host/db).")
+    jobstore: str = Field(description="Where job outputs will be stored.")
+
+
+def _settings(settings: PolaronflowSettings | None) -> PolaronflowSettings:
+    if settings is not None:
+        return settings
+    from polaronflow.settings import load_settings
+
+    return load_settings()
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def _env(name: str, value: str) -> Iterator[None]:
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+
+
+@contextlib.contextmanager
+def embedded_launchpad(
+    project_dir: str | Path | None = None, timeout: float | None = None
+) -> Iterator[LaunchPad]:
+    """Open the embedded LaunchPad under its file lock; save it atomically on success.
+
+    Use it for everything that touches the embedded store (adding workflows, ``rapidfire``,
+    queries); nothing is saved if the block raises.
+
+    Parameters
+    ----------
+    project_dir
+        The project folder; default ``settings.project_dir``.
+    timeout
+        Seconds to wait for the lock; default ``settings.lock_timeout``.
+
+    Yields
+    ------
+    fireworks.LaunchPad
+        A LaunchPad on the file-backed mongomock store.
+
+    Raises
+    ------
+    ConfigError
+        The lock cannot be taken in time, or the LaunchPad file is unreadable.
+    """
+    import bson.json_util
+    from filelock import FileLock, Timeout
+
+    if project_dir is None or timeout is None:
+        s = _settings(None)
+        project_dir = s.project_dir if project_dir is None else project_dir
+        timeout = s.lock_timeout if timeout is None else timeout
+    project = Path(project_dir).expanduser()
+    try:
+        project.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create project folder {project}: {exc.strerror}") from exc
+    db_file = project / LAUNCHPAD_FILE
+    lock = FileLock(str(project / LOCK_FILE), timeout=timeout)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise ConfigError(
+            f"embedded LaunchPad {db_file} is locked by another process for more than "
+            f"{timeout:g} s (lock file {project / LOCK_FILE})"
+        ) from None
+    try:
+        if not db_file.exists():
+            _atomic_write_text(db_file, "{}")
+        try:
+            bson.json_util.loads(db_file.read_text(encoding="utf-8") or "{}")
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"embedded LaunchPad file {db_file} cannot be read: {exc}") from exc
+        store = _open_server_store(db_file)
+        lp = _launchpad_on(store)
+        yield lp
+        _atomic_write_text(db_file, bson.json_util.dumps(store.to_dict()))
+    finally:
+        lock.release()
+
+
+def _open_server_store(db_file: Path):
+    # Importing mongomock_persistence patches mongomock's stores to load/save a JSON file.
+    import mongomock_persistence
+
+    with _env(_ENV, str(db_file)):
+        store = mongomock_persistence.ServerStore(str(db_file))
+    # Never write at garbage collection / exit: that write happens outside the lock and
+    # would overwrite workflows another process added in the meantime.
+    finalizer = getattr(store, "_finalizer", None)
+    if finalizer is not None:
+        finalizer.detach()
+    return store
+
+
+def _launchpad_on(store) -> LaunchPad:
+    import fireworks.core.launchpad as lp_module
+    import mongomock
+    import mongomock.gridfs
+    from fireworks import LaunchPad
+
+    mongomock.gridfs.enable_gridfs_integration()
+
+    def client(*args: Any, **kwargs: Any) -> mongomock.MongoClient:
+        return mongomock.MongoClient(*args, _store=store, **kwargs)
+
+    # FireWorks picks its MongoClient class when it is first imported; an explicit client on
+    # our store works whichever class that was.
+    with mock.patch.object(lp_module, "MongoClient", client):
+        lp = LaunchPad(name="fireworks", strm_lvl="ERROR")
+    if lp.fw_id_assigner.find_one({}) is None:
+        lp.reset("", require_password=False)
+    return lp
+
+
+def embedded_jobstore(project_dir: str | Path | None = None) -> JobStore:
+    """The embedded JobStore: montydb (SQLite) stores under ``project_dir/jobstore``.
+
+    Parameters
+    ----------
+    project_dir
+        The project folder; default ``settings.project_dir``.
+
+    Returns
+    -------
+    jobflow.JobStore
+        Docs in collection ``outputs``, large data (atomate2's ``data``) in ``outputs_blobs``.
+    """
+    from jobflow import JobStore
+    from maggma.stores import MontyStore
+
+    project = Path(project_dir if project_dir is not None else _settings(None).project_dir)
+    path = (project.expanduser() / JOBSTORE_DIR).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    docs = MontyStore("outputs", database_path=str(path), database_name="polaronflow")
+    blobs = MontyStore("outputs_blobs", database_path=str(path), database_name="polaronflow")
+    return JobStore(docs, additional_stores={"data": blobs})
+
+
+def jobstore_from_file(path: str | Path) -> JobStore:
+    """Read a JobStore from a ``jobflow.yaml`` (``JOB_STORE:`` section) or a store spec file.
+
+    Raises
+    ------
+    ConfigError
+        When the file is missing, not YAML, or not a JobStore specification.
+    """
+    import yaml
+    from jobflow import JobStore
+
+    p = Path(path).expanduser()
+    try:
+        data = yaml.safe_load(p.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"JobStore file {p} cannot be read: {exc}") from exc
+    if isinstance(data, dict) and "JOB_STORE" in data:
+        data = data["JOB_STORE"]
+    if not isinstance(data, dict) or "docs_store" not in data:
+        raise ConfigError(f"JobStore file {p} has no JOB_STORE/docs_store specification")
+    try:
+        return JobStore.from_dict_spec(data)
+    except Exception as exc:  # maggma raises many types for a bad spec
+        raise ConfigError(f"JobStore file {p} is not a valid store specification: {exc}") from exc
+
+
+def check_configuration(settings: PolaronflowSettings | None = None) -> None:
+    """Fail early (before a campaign is built) on unreadable LaunchPad/JobStore files.
+
+    Raises
+    ------
+    ConfigError
+        A configured ``launchpad_file`` or ``jobstore_file`` that cannot be read.
+    """
+    s = _settings(settings)
+    if s.launchpad_file is not None:
+        _load_launchpad_file(s.launchpad_file)
+    if s.jobstore_file is not None:
+        jobstore_from_file(s.jobstore_file)
+
+
+def _load_launchpad_file(path: Path) -> LaunchPad:
+    from fireworks import LaunchPad
+
+    if not path.is_file():
+        raise ConfigError(f"LaunchPad file {path} does not exist")
+    try:
+        return LaunchPad.from_file(str(path))
+    except Exception as exc:  # yaml, monty and FireWorks raise many types
+        raise ConfigError(f"LaunchPad file {path} cannot be read: {exc}") from exc
+
+
+@contextlib.contextmanager
+def open_launchpad(settings: PolaronflowSettings | None = None) -> Iterator[LaunchPad]:
+    """The configured LaunchPad: MongoDB from ``settings.launchpad_file`` or the embedded one.
+
+    Raises
+    ------
+    ConfigError
+        An unreadable LaunchPad file or an embedded store that cannot be opened.
+    """
+    s = _settings(settings)
+    if s.launchpad_file is None:
+        with embedded_launchpad(s.project_dir, s.lock_timeout) as lp:
+            yield lp
+        return
+    yield _load_launchpad_file(s.launchpad_file)
+
+
+def _jobstore(settings: PolaronflowSettings) -> JobStore | None:
+    if settings.jobstore_file is not None:
+        return jobstore_from_file(settings.jobstore_file)
+    if settings.launchpad_file is None:
+        return embedded_jobstore(settings.project_dir)
+    return None  # MongoDB without a jobflow.yaml: the worker's own JOB_STORE setting
+
+
+def submit_flow(
+    flow: Flow, settings: PolaronflowSettings | None = None, store: JobStore | None = None
+) -> SubmitResult:
+    """Convert a Flow to a FireWorks workflow and add it to the configured LaunchPad.
+
+    Parameters
+    ----------
+    flow
+        The jobflow Flow.
+    settings
+        polaronflow settings (LaunchPad/JobStore location); default :func:`load_settings`.
+    store
+        JobStore the workers write outputs to; default the configured one.
+
+    Returns
+    -------
+    SubmitResult
+        Workflow name and FireWorks ids.
+    """
+    from jobflow.managers.fireworks import flow_to_workflow
+
+    s = _settings(settings)
+    store = store if store is not None else _jobstore(s)
+    wf = flow_to_workflow(flow, store=store)
+    with open_launchpad(s) as lp:
+        try:
+            mapping = lp.add_wf(wf)
+        except Exception as exc:
+            if type(exc).__module__.startswith("pymongo"):
+                raise ConfigError(f"cannot add the workflow to MongoDB: {exc}") from exc
+            raise
+    where = (
+        str(s.project_dir / LAUNCHPAD_FILE) if s.launchpad_file is None else str(s.launchpad_file)
+    )
+    return SubmitResult(
+        workflow_name=wf.name,
+        fw_ids=sorted(int(v) for v in mapping.values()),
+        n_jobs=len(wf.fws),
+        launchpad=where,
+        jobstore=_describe_store(store),
+    )
+
+
+def _describe_store(store: JobStore | None) -> str:
+    if store is None:
+        return "the worker's jobflow JOB_STORE"
+    docs = store.docs_store
+    path = getattr(docs, "database_path", None)
+    return f"{type(docs).__name__} {path or getattr(docs, 'name', '')}".strip()
+
+
+def submit_campaign(
+    options: CampaignOptions | None = None,
+    settings: PolaronflowSettings | None = None,
+    **option_kwargs: Any,
+) -> SubmitResult:
+    """Build the campaign (:func:`~polaronflow.workflows.campaign.build_campaign`) and submit it.
+
+    Parameters
+    ----------
+    options
+        Campaign options (or give them as keywords).
+    settings
+        polaronflow settings; default :func:`~polaronflow.settings.load_settings`.
+    **option_kwargs
+        Campaign options as keywords.
+
+    Returns
+    -------
+    SubmitResult
+        Workflow name and FireWorks ids.
+    """
+    from polaronflow.workflows.campaign import build_campaign, make_options
+
+    s = _settings(settings)
+    if options is None:
+        options = make_options(**option_kwargs)
+    if options.walltime is None and s.walltime is not None:
+        options = options.model_copy(update={"walltime": s.walltime})
+    if options.vasp_cmd is None and s.vasp_cmd is not None:
+        options = options.model_copy(update={"vasp_cmd": s.vasp_cmd})
+    return submit_flow(build_campaign(options), s)
+
+
+def run_flow_locally(
+    flow: Flow,
+    settings: PolaronflowSettings | None = None,
+    root_dir: str | Path | None = None,
+    store: JobStore | None = None,
+) -> dict[str, Any]:
+    """Run a Flow here and now with jobflow's ``run_locally`` (VASP must be runnable).
+
+    Parameters
+    ----------
+    flow
+        The Flow.
+    settings
+        polaronflow settings; default :func:`~polaronflow.settings.load_settings`.
+    root_dir
+        Where job folders are made; default ``project_dir/runs``.
+    store
+        JobStore; default the configured one (the embedded montydb store).
+
+    Returns
+    -------
+    dict
+        jobflow's responses by job uuid and index.
+    """
+    from jobflow import run_locally
+
+    s = _settings(settings)
+    store = store if store is not None else (_jobstore(s) or embedded_jobstore(s.project_dir))
+    root = Path(root_dir) if root_dir is not None else s.project_dir / RUNS_DIR
+    root.mkdir(parents=True, exist_ok=True)
+    return run_locally(flow, store=store, create_folders=True, root_dir=root, log=False)
