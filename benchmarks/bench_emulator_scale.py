@@ -1,0 +1,146 @@
+"""Benchmark: the emulator writes a production-size run within the time and memory targets.
+
+Target (issue 6): 257 atoms, LORBIT = 11, ISPIN = 2, NBANDS ~ 1200, NEDOS 3001, 4 k-points:
+a ~400 MB vasprun.xml in <= 30 s with <= 300 MB peak RSS. Each measurement runs
+``write_large_run`` in a fresh child process (wall time, and the child's peak RSS from
+``wait4``). The full-size file is then parsed by pymatgen's ``Vasprun`` with warnings turned
+into errors (the "parses without warnings" check at full size).
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_emulator_scale.py [--repeats 3] [--no-parse] [--record]
+
+``--record`` rewrites this benchmark's section of ``benchmarks/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+START, END = "<!-- bench_emulator_scale:start -->", "<!-- bench_emulator_scale:end -->"
+
+WRITE = """
+import sys
+from polaronflow.testing.emulator import write_large_run
+write_large_run(sys.argv[1], natoms=257, nbands=1200, nedos=3001, nkpts=4)
+"""
+PARSE = """
+import sys, warnings
+warnings.simplefilter("error")
+from pymatgen.io.vasp import Vasprun
+vr = Vasprun(sys.argv[1] + "/vasprun.xml", parse_potcar_file=False)
+assert len(vr.final_structure) == 257 and vr.parameters["LORBIT"] == 11
+print(len(vr.complete_dos.pdos), vr.parameters["NBANDS"], vr.efermi)
+"""
+
+
+def _child(code: str, arg: str) -> tuple[float, float, str]:
+    """Run ``code`` in a child Python; return (wall s, peak RSS MB, stdout)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, arg], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    out, err = proc.stdout.read(), proc.stderr.read()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"child failed:\n{err}")
+    return wall, usage.ru_maxrss / 1024, out.strip()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-parse", action="store_true", help="skip the pymatgen parse")
+    parser.add_argument("--record", action="store_true", help="update benchmarks/RESULTS.md")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="pf-emu-bench-"))
+    try:
+        walls, rss = [], []
+        for i in range(args.repeats):
+            dest = work / f"run{i}"
+            wall, peak, _ = _child(WRITE, str(dest))
+            walls.append(wall)
+            rss.append(peak)
+            print(f"write {i + 1}/{args.repeats}: {wall:.2f} s, peak RSS {peak:.0f} MB")
+        size = (work / "run0" / "vasprun.xml").stat().st_size / 1e6
+        outcar = (work / "run0" / "OUTCAR").stat().st_size / 1e6
+        parse = None
+        if not args.no_parse:
+            parse = _child(PARSE, str(work / "run0"))
+            print(
+                f"pymatgen Vasprun (warnings as errors): {parse[0]:.1f} s, "
+                f"{parse[1]:.0f} MB, ok ({parse[2]})"
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    wall_med, rss_max = statistics.median(walls), max(rss)
+    ok_time, ok_mem = wall_med <= 30.0, rss_max <= 300.0
+    print(
+        f"median {wall_med:.2f} s (target <= 30 s: {'met' if ok_time else 'NOT met'}), "
+        f"max peak RSS {rss_max:.0f} MB (target <= 300 MB: {'met' if ok_mem else 'NOT met'})"
+    )
+    if args.record:
+        _record(walls, rss, size, outcar, parse, ok_time, ok_mem)
+    return 0 if ok_time and ok_mem else 1
+
+
+def _record(walls, rss, size, outcar, parse, ok_time, ok_mem) -> None:
+    try:
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+    except (OSError, StopIteration):
+        cpu = platform.processor() or "unknown CPU"
+    load = os.getloadavg()[0]
+    lines = [
+        START,
+        "## Emulator: writing a production-size run (`write_large_run`)",
+        "",
+        f"Recorded {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by "
+        f"`benchmarks/bench_emulator_scale.py` on {os.cpu_count()} cores ({cpu}), "
+        f"Python {platform.python_version()}; load average {load:.1f} at the end.",
+        "Run: 257 atoms (W64 O192 Mg), LORBIT = 11, ISPIN = 2, NBANDS 1200, NEDOS 3001, "
+        f"4 k-points; vasprun.xml {size:.0f} MB, OUTCAR {outcar:.1f} MB (synthetic, marked "
+        "POLARONFLOW-SYNTHETIC). Each write in a fresh child process.",
+        "",
+        "| measurement | value | target |",
+        "|---|---|---|",
+        f"| write wall time, median of {len(walls)} (s) | {statistics.median(walls):.2f} "
+        f"(min {min(walls):.2f}, max {max(walls):.2f}) | <= 30: "
+        f"{'met' if ok_time else 'NOT met'} |",
+        f"| write peak RSS, max (MB) | {max(rss):.0f} | <= 300: {'met' if ok_mem else 'NOT met'} |",
+    ]
+    if parse is not None:
+        lines.append(
+            f"| pymatgen `Vasprun` of the full file, warnings as errors (s / MB) | "
+            f"{parse[0]:.1f} / {parse[1]:.0f} | parses, no warnings: met |"
+        )
+    lines.append(END)
+    path = HERE / "RESULTS.md"
+    text = path.read_text() if path.exists() else "# Recorded benchmark results\n"
+    section = "\n".join(lines)
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        text = head + section + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(text)
+    print(f"recorded in {path}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
