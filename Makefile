@@ -26,12 +26,10 @@ $(MONGO_STAMP):
 	$(MONGO_VENV)/bin/python -m pip install --quiet "secantusdb==$(SECANTUSDB_VERSION)"
 	touch $(MONGO_STAMP)
 
-## make demo: the main job end to end on the embedded defaults
+## make demo: the paper's campaign end to end on the embedded defaults (FireWorks + custodian +
+## the mock-VASP emulator; synthetic outputs), then analysis and reproduction into demo-output/
 demo: $(STAMP)
-	@echo "make demo: until the emulator demo lands this builds the Mg- and 2H-doped supercells (build step only)"
-	$(BIN)/polaronflow build --ion Mg --out demo-output/Mg --force
-	$(BIN)/polaronflow build --protons 2 --out demo-output/H2 --force
-	$(BIN)/polaronflow sites
+	$(BIN)/polaronflow demo --out demo-output --force
 
 ## make test: lint + the whole test suite
 test: $(STAMP) $(MONGO_STAMP)

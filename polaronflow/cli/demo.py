@@ -19,7 +19,10 @@ def demo(
         None, "--ion", help="Dopant, repeatable (default: Mg and 2H, as the paper)."
     ),
     supercell: tuple[int, int, int] = typer.Option(
-        (2, 1, 1), "--supercell", help="Supercell multiples (the paper's 2 2 2 is much slower)."
+        (2, 2, 2), "--supercell", help="Supercell multiples (the paper's 2 2 2 by default)."
+    ),
+    schedule: str = typer.Option(
+        "9,7,5", "--schedule", help="U schedule on W d in eV (the campaign default is 9,8,7,6,5)."
     ),
     paper_settings: bool = typer.Option(
         False, "--paper-settings", help="Use the paper's k-mesh and NEDOS (slow, large files)."
@@ -64,6 +67,7 @@ def demo(
             scenario=scenario,
             ions=ion,
             supercell=supercell,
+            schedule=_schedule(schedule),
             paper_settings=paper_settings,
             faults=fault,
             progress=progress,
@@ -78,3 +82,12 @@ def demo(
     typer.echo(f"report: {Path(result.report_dir) / 'REPORT.md'}")
     if not result.ok:
         raise typer.Exit(1)
+
+
+def _schedule(text: str) -> tuple[float, ...]:
+    from polaronflow.errors import InputError
+
+    try:
+        return tuple(float(x) for x in text.replace(",", " ").split())
+    except ValueError:
+        raise InputError(f"--schedule {text!r}: give U values in eV, e.g. 9,7,5") from None

@@ -30,6 +30,7 @@ def reproduce(
     (or are missing), 2 on bad input.
     """
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from polaronflow.analysis.reproduce import fmt_value
@@ -37,7 +38,18 @@ def reproduce(
     from polaronflow.fileio import write_json_atomic
 
     report = run_reproduce(runs, allow_unconverged=allow_unconverged)
-    console = Console() if Console().is_terminal else Console(width=150)
+    if report.runs and all(r.verdict == "missing" for r in report.rows):
+        from polaronflow.errors import RunReadError
+
+        # Run folders were found but not one could be read: bad input, not a missing result.
+        raise RunReadError(
+            f"{runs}: none of the {len(report.runs)} run folder(s) found could be used; "
+            f"{report.problems[0] if report.problems else 'no values'}"
+        )
+    # emoji off: role names such as 'ref:O2' must print as written
+    console = Console(emoji=False)
+    if not console.is_terminal:
+        console = Console(emoji=False, width=150)
     if report.synthetic:
         console.print(
             "[bold red]SYNTHETIC DATA: these runs were written by the mock-VASP "
@@ -71,7 +83,7 @@ def reproduce(
         if line.note and line.verdict == "inconsistent":
             console.print(f"    {line.note}")
     for problem in report.problems:
-        console.print(f"[yellow]not used:[/] {problem}")
+        console.print(f"[yellow]not used:[/] {escape(problem)}")
     if json_out:
         write_json_atomic(json_out, report.model_dump(mode="json"))
     if markdown_out:

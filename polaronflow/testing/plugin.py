@@ -26,3 +26,29 @@ def mock_vasp(monkeypatch: pytest.MonkeyPatch) -> MockVasp:
     state = MockVasp()
     install(monkeypatch, state)
     return state
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("polaronflow")
+    group.addoption(
+        "--vasp-runs",
+        action="store",
+        default=None,
+        metavar="DIR",
+        help="A finished polaronflow campaign (one run folder per job name, as written by "
+        "'polaronflow collect' or the demo): run the paper-reproduction checks on it.",
+    )
+
+
+@pytest.fixture(scope="session")
+def vasp_runs(pytestconfig: pytest.Config):
+    """The ``--vasp-runs`` campaign folder; the test is skipped when the option is not given."""
+    from pathlib import Path
+
+    value = pytestconfig.getoption("--vasp-runs")
+    if not value:
+        pytest.skip("no finished VASP runs given: pass --vasp-runs DIR to check a reproduction")
+    path = Path(value)
+    if not path.is_dir():
+        raise pytest.UsageError(f"--vasp-runs {value}: not a folder")
+    return path

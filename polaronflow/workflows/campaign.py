@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from polaronflow.errors import WorkflowError
+from polaronflow.workflows.analysis_job import ANALYSIS_JOB_NAME
 from polaronflow.workflows.planning import (
     DEFAULT_SCHEDULE,
     KPointConvergencePlan,
@@ -77,6 +78,11 @@ class CampaignOptions(BaseModel):
         default=DEFAULT_SCHEDULE, description="U schedule on W d (eV), in run order."
     )
     final_isif: int = Field(default=3, description="ISIF of the last ramp step.")
+    analysis: bool = Field(
+        default=True,
+        description="End the Flow with the 'campaign-analysis' job, which stores the analysis "
+        "and the reproduction of the paper in the JobStore.",
+    )
     supercell: tuple[int, int, int] = Field(
         default=(2, 2, 2), description="Supercell multiples of the unit cell."
     )
@@ -605,4 +611,25 @@ def flow_from_plan(plan: list[PlannedJob], options: CampaignOptions | None = Non
         new.name = p.name
         new.metadata = {**(new.metadata or {}), "polaronflow_job": p.name}
         jobs[p.name] = new
+    if options.analysis:
+        jobs[ANALYSIS_JOB_NAME] = _analysis_job(jobs, planned)
     return Flow(list(jobs.values()), name="polaronflow-campaign")
+
+
+def _analysis_job(jobs: dict[str, Job], planned: dict[str, PlannedJob]) -> Job:
+    """The final job: every VASP run folder (and converged k-point static) → analysis report."""
+    from jobflow import JobConfig, OnMissing
+
+    from polaronflow.workflows.analysis_job import analyse_campaign
+
+    run_dirs = {
+        name: jobs[name].output.dir_name
+        for name, p in planned.items()
+        if p.kind in ("vasp", "kconv")
+    }
+    new = analyse_campaign(run_dirs)
+    new.name = ANALYSIS_JOB_NAME
+    # Runs even when some parents failed: the report lists what is missing.
+    new.config = JobConfig(on_missing_references=OnMissing.NONE)
+    new.metadata = {"polaronflow_job": ANALYSIS_JOB_NAME}
+    return new

@@ -1,0 +1,33 @@
+"""``polaronflow collect``: a finished campaign's runs from its JobStore as RUNS/<job name>."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from polaronflow.cli import app
+
+
+@app.command()
+def collect(
+    runs: Path = typer.Argument(..., help="Folder to create with one link per finished job."),
+    config: Path = typer.Option(None, "--config", help="polaronflow settings YAML."),
+    project_dir: Path = typer.Option(None, "--project-dir", help="Embedded store folder."),
+    jobstore_file: Path = typer.Option(None, "--jobstore", help="jobflow.yaml with JOB_STORE."),
+    force: bool = typer.Option(False, "--force", help="Replace a non-empty RUNS folder."),
+) -> None:
+    """Link every finished job's run folder as RUNS/<job name> (for reproduce and analyze)."""
+    from polaronflow.errors import ConfigError
+    from polaronflow.settings import load_settings
+    from polaronflow.workflows.collect import collect_runs
+    from polaronflow.workflows.submit import _jobstore
+
+    settings = load_settings(config, project_dir=project_dir, jobstore_file=jobstore_file)
+    store = _jobstore(settings)
+    if store is None:
+        raise ConfigError(
+            "no JobStore configured for this MongoDB LaunchPad: give --jobstore jobflow.yaml"
+        )
+    linked = collect_runs(store, runs, force=force)
+    typer.echo(f"collected {len(linked)} runs into {runs}")

@@ -1,0 +1,86 @@
+"""The campaign's last job: analyse the finished runs and store the report in the JobStore.
+
+The job receives the run folder of every VASP job (and of each converged k-point static) by
+job name, lays them out as ``runs/<job name>`` symlinks in its own folder — the layout
+``polaronflow reproduce`` reads — and returns the analysis report (polarons, in-gap levels,
+lattice changes, reaction energies) and the side-by-side reproduction of the paper as plain
+JSON, so they end up in the JobStore beside the task documents.  It runs even when some
+parents failed (missing runs are reported, never invented).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from jobflow import job
+
+#: Name of the analysis job in the campaign Flow.
+ANALYSIS_JOB_NAME = "campaign-analysis"
+
+
+def local_path(dir_name: str | None) -> Path | None:
+    """A task document's ``dir_name`` ("host:/abs/path" or "/abs/path") as a local Path."""
+    if not dir_name:
+        return None
+    text = str(dir_name)
+    if not text.startswith("/") and ":" in text:
+        _, _, rest = text.partition(":")
+        if rest.startswith("/"):
+            text = rest
+    return Path(text)
+
+
+def link_runs(run_dirs: dict[str, str | None], dest: str | Path) -> dict[str, Path]:
+    """Make ``dest/<job name>`` symlinks to each existing run folder; returns what was linked."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    linked = {}
+    for name, dir_name in run_dirs.items():
+        path = local_path(dir_name)
+        if path is None or not path.is_dir():
+            continue
+        link = dest / name
+        if link.is_symlink() or link.exists():
+            continue
+        os.symlink(path, link, target_is_directory=True)
+        linked[name] = path
+    return linked
+
+
+@job(name=ANALYSIS_JOB_NAME)
+def analyse_campaign(run_dirs: dict[str, Any]) -> dict[str, Any]:
+    """Analyse the campaign's finished runs (see the module docstring).
+
+    Parameters
+    ----------
+    run_dirs
+        Job name → that job's run folder (a task document's ``dir_name``) or ``None`` when the
+        job did not finish.
+
+    Returns
+    -------
+    dict
+        ``{"reproduction": ReproductionReport, "analysis": AnalysisReport, "runs": {...},
+        "missing": [...]}`` as JSON-ready dicts.
+    """
+    from polaronflow.analysis.report import AnalysisOptions, analyze_runs, read_runs
+    from polaronflow.analysis.reproduce import reproduce
+    from polaronflow.errors import PolaronflowError
+
+    dirs = {name: (d if isinstance(d, str) else None) for name, d in run_dirs.items()}
+    linked = link_runs(dirs, Path.cwd() / "runs")
+    result: dict[str, Any] = {
+        "runs": {name: str(path) for name, path in linked.items()},
+        "missing": sorted(set(dirs) - set(linked)),
+    }
+    try:
+        result["reproduction"] = reproduce(Path.cwd() / "runs").model_dump(mode="json")
+    except PolaronflowError as exc:
+        result["reproduction_error"] = str(exc)
+    statics = [linked[n] for n in linked if n.endswith("-static")]
+    runs, errors = read_runs(statics, partial=True)
+    report = analyze_runs(runs, AnalysisOptions(partial=True), read_errors=errors)
+    result["analysis"] = report.model_dump(mode="json")
+    return result
