@@ -421,6 +421,15 @@ def _dos_level(
         float(e[c - 1] + (thr - d0) * (e[c] - e[c - 1]) / (d1 - d0)) if d1 != d0 else float(e[c])
     )
     level = float(e[peak])
+    step = float(np.median(np.diff(e)))
+    if onset - level < step:
+        # The peak and the conduction onset are not resolved on this grid (e.g. a relaxation
+        # with VASP's default NEDOS): a depth here would be noise, possibly negative.
+        warnings.append(
+            f"DOS grid step {step:.3f} eV does not resolve the in-gap peak ({level:.3f} eV) from "
+            f"the conduction onset ({onset:.3f} eV): DOS method skipped"
+        )
+        return None
     return LevelDepth(
         method="dos-peak",
         level=level,

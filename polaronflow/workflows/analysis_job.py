@@ -1,11 +1,12 @@
 """The campaign's last job: analyse the finished runs and store the report in the JobStore.
 
-The job receives the run folder of every VASP job (and of each converged k-point static) by
-job name, lays them out as ``runs/<job name>`` symlinks in its own folder — the layout
-``polaronflow reproduce`` reads — and returns the analysis report (polarons, in-gap levels,
-lattice changes, reaction energies) and the side-by-side reproduction of the paper as plain
-JSON, so they end up in the JobStore beside the task documents.  It runs even when some
-parents failed (missing runs are reported, never invented).
+The job receives, by job name, the run folder of the relaxed unit cell, of every static and of
+each converged k-point static (resolving a reference loads the parent's whole task document, so
+the ramp steps are left out). It lays them out as ``runs/<job name>`` symlinks in its own
+folder — the layout ``polaronflow reproduce`` reads — and returns the analysis report
+(polarons, in-gap levels, lattice changes, reaction energies) and the side-by-side reproduction
+of the paper as plain JSON, so they end up in the JobStore beside the task documents. It runs
+even when some parents failed (missing runs are reported, never invented).
 """
 
 from __future__ import annotations

@@ -622,10 +622,13 @@ def _analysis_job(jobs: dict[str, Job], planned: dict[str, PlannedJob]) -> Job:
 
     from polaronflow.workflows.analysis_job import analyse_campaign
 
+    # Only what the report reads: resolving a reference loads the parent's whole task
+    # document, so the ramp steps (not needed for the reproduction) are left out.
+    wanted = ("wo3-unit-relax",)
     run_dirs = {
         name: jobs[name].output.dir_name
         for name, p in planned.items()
-        if p.kind in ("vasp", "kconv")
+        if p.kind == "kconv" or name in wanted or (p.kind == "vasp" and name.endswith("-static"))
     }
     new = analyse_campaign(run_dirs)
     new.name = ANALYSIS_JOB_NAME
