@@ -66,9 +66,12 @@ def test_plan_names_and_dependency_order(plan):
     assert by_name["ref-O2-kconv"].kconv.molecule is True
 
 
+FLOW_JOBS = [*PAPER_JOBS, "campaign-analysis"]  # the plan's jobs + the final analysis job
+
+
 def test_flow_wires_outputs(flow):
     jobs = {j.name: j for j in flow.jobs}
-    assert sorted(jobs) == sorted(PAPER_JOBS)
+    assert sorted(jobs) == sorted(FLOW_JOBS)
     sc = jobs["wo3-supercell"]
     assert sc.function_args[0].uuid == jobs["wo3-unit-relax"].uuid
     seed = jobs["mg-seed"]
@@ -88,9 +91,9 @@ def test_flow_converts_to_fireworks_workflow(flow):
     from jobflow.managers.fireworks import flow_to_workflow
 
     wf = flow_to_workflow(flow)
-    assert len(wf.fws) == len(PAPER_JOBS)
+    assert len(wf.fws) == len(FLOW_JOBS)
     names = {fw.name for fw in wf.fws}
-    assert names == set(PAPER_JOBS)
+    assert names == set(FLOW_JOBS)
     parents = {
         fw.name: {wf.id_fw[i].name for i in wf.links.parent_links.get(fw.fw_id, [])}
         for fw in wf.fws
@@ -98,6 +101,18 @@ def test_flow_converts_to_fireworks_workflow(flow):
     assert parents["mg-ramp-u8"] == {"mg-ramp-u9"}
     assert parents["mg-seed"] == {"wo3-supercell-relax"}
     assert Workflow.from_dict(wf.to_dict()).name == wf.name
+    # the analysis job waits for the statics, the unit cell and the k-point loops, and runs
+    # even when one of them failed
+    analysis = next(fw for fw in wf.fws if fw.name == "campaign-analysis")
+    assert {
+        "mg-static",
+        "h2-static",
+        "wo3-supercell-static",
+        "wo3-unit-relax",
+        "ref-MgO-kconv",
+    } <= parents["campaign-analysis"]
+    assert "mg-ramp-u8" not in parents["campaign-analysis"]
+    assert analysis.spec.get("_allow_fizzled_parents") is True
 
 
 def test_variants_nupdown_and_configurations():

@@ -38,7 +38,7 @@ def _cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Popen:
 def _small_flow(name: str):
     from polaronflow.workflows.campaign import build_campaign
 
-    flow = build_campaign(ions=["Mg"], references=False, schedule=(9, 5))
+    flow = build_campaign(ions=["Mg"], references=False, schedule=(9, 5), analysis=False)
     flow.name = name
     return flow
 

@@ -18,12 +18,21 @@ def collect(
     force: bool = typer.Option(False, "--force", help="Replace a non-empty RUNS folder."),
 ) -> None:
     """Link every finished job's run folder as RUNS/<job name> (for reproduce and analyze)."""
-    from polaronflow.errors import ConfigError
+    from polaronflow.errors import ConfigError, InputError
     from polaronflow.settings import load_settings
     from polaronflow.workflows.collect import collect_runs
-    from polaronflow.workflows.submit import _jobstore
+    from polaronflow.workflows.submit import JOBSTORE_DIR, _jobstore
 
+    if runs.exists() and not runs.is_dir():
+        raise InputError(f"RUNS {runs} exists and is not a folder")
     settings = load_settings(config, project_dir=project_dir, jobstore_file=jobstore_file)
+    if settings.jobstore_file is None and settings.launchpad_file is None:
+        embedded = settings.project_dir.expanduser() / JOBSTORE_DIR
+        if not embedded.is_dir():
+            raise InputError(
+                f"no embedded JobStore in {settings.project_dir} (nothing was submitted there); "
+                "give --project-dir of a submitted campaign or --jobstore jobflow.yaml"
+            )
     store = _jobstore(settings)
     if store is None:
         raise ConfigError(

@@ -44,6 +44,7 @@ def demo(
     from polaronflow.testing.scenario import load_scenario
 
     load_scenario(scenario)  # a bad name fails here, before anything is printed or created
+    _validate(ion, supercell, _schedule(schedule), fault)
     console = Console(stderr=True)
     console.print(
         f"[bold red]{SYNTHETIC_MARKER}[/]: the VASP outputs of this demo are synthetic "
@@ -91,3 +92,18 @@ def _schedule(text: str) -> tuple[float, ...]:
         return tuple(float(x) for x in text.replace(",", " ").split())
     except ValueError:
         raise InputError(f"--schedule {text!r}: give U values in eV, e.g. 9,7,5") from None
+
+
+def _validate(ions, supercell, schedule, faults) -> None:
+    """Reject bad options before anything is printed or created."""
+    from polaronflow.errors import InputError
+    from polaronflow.workflows.campaign import make_options, parse_ion
+
+    options = make_options(
+        ions=list(ions or ["Mg", "2H"]), supercell=tuple(supercell), schedule=schedule
+    )
+    for text in options.ions:
+        parse_ion(text)
+    for entry in faults or []:
+        if ":" not in entry:
+            raise InputError(f"--fault {entry!r}: use JOB_NAME_PART:FAULT, e.g. mg-ramp-u9:zbrent")
