@@ -44,7 +44,7 @@ def demo(
     from polaronflow.testing.scenario import load_scenario
 
     load_scenario(scenario)  # a bad name fails here, before anything is printed or created
-    _validate(ion, supercell, _schedule(schedule), fault)
+    u_schedule = _validate(ion, supercell, schedule, fault)
     console = Console(stderr=True)
     console.print(
         f"[bold red]{SYNTHETIC_MARKER}[/]: the VASP outputs of this demo are synthetic "
@@ -68,7 +68,7 @@ def demo(
             scenario=scenario,
             ions=ion,
             supercell=supercell,
-            schedule=_schedule(schedule),
+            schedule=u_schedule,
             paper_settings=paper_settings,
             faults=fault,
             progress=progress,
@@ -85,17 +85,8 @@ def demo(
         raise typer.Exit(1)
 
 
-def _schedule(text: str) -> tuple[float, ...]:
-    from polaronflow.errors import InputError
-
-    try:
-        return tuple(float(x) for x in text.replace(",", " ").split())
-    except ValueError:
-        raise InputError(f"--schedule {text!r}: give U values in eV, e.g. 9,7,5") from None
-
-
-def _validate(ions, supercell, schedule, faults) -> None:
-    """Reject bad options before anything is printed or created."""
+def _validate(ions, supercell, schedule: str, faults) -> tuple[float, ...]:
+    """Reject bad options before anything is printed or created; returns the U schedule."""
     from polaronflow.errors import InputError
     from polaronflow.workflows.campaign import make_options, parse_ion
 
@@ -107,3 +98,4 @@ def _validate(ions, supercell, schedule, faults) -> None:
     for entry in faults or []:
         if ":" not in entry:
             raise InputError(f"--fault {entry!r}: use JOB_NAME_PART:FAULT, e.g. mg-ramp-u9:zbrent")
+    return tuple(options.schedule)
