@@ -172,3 +172,14 @@ def test_parse_ion():
     assert (parse_ion("2H").ion, parse_ion("2H").protons, parse_ion("2H").label) == ("H", 2, "h2")
     assert parse_ion("H").protons == 2
     assert parse_ion("4H").label == "h4"
+
+
+def test_ramp_steps_and_statics_check_their_polarons(flow):
+    from polaronflow.workflows.checks import PolaronCheckedVaspMaker
+
+    jobs = {j.name: j for j in flow.jobs}
+    for name in ("mg-ramp-u9", "mg-ramp-u5", "mg-static", "h2-ramp-u7", "h2-static"):
+        assert isinstance(jobs[name].function.__self__, PolaronCheckedVaspMaker), name
+        assert jobs[name].function.__self__.reseed_on_delocalisation is False
+    for name in ("wo3-supercell-static", "ref-MgO-relax"):
+        assert not isinstance(jobs[name].function.__self__, PolaronCheckedVaspMaker), name

@@ -63,6 +63,15 @@ def analyze(
         from polaronflow.structures.host import EXPERIMENTAL_LATTICE
 
         experiment = dict(EXPERIMENTAL_LATTICE)
+    import math
+
+    from polaronflow.errors import InputError
+
+    # Checked here, before any run is read: they matter only once reactions are computed.
+    if not (math.isfinite(p_o2) and p_o2 > 0):
+        raise InputError(f"--po2 {p_o2}: the O2 partial pressure must be a number > 0 (atm)")
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise InputError(f"--temperature {temperature}: must be a number > 0 (K)")
     opts = AnalysisOptions(
         host_element=cation,
         dopant=dopant,
@@ -81,9 +90,11 @@ def analyze(
         # Large vasprun.xml files take a moment: say what is happening, on a terminal only.
         with Console(stderr=True).status(f"reading {len(run_dirs)} run folder(s)…"):
             runs, read_errors = read_runs(run_dirs, partial=partial, pdos=plots is not None)
+            _check_cation(cation, runs)
             report = analyze_runs(runs, opts, read_errors=read_errors)
     else:
         runs, read_errors = read_runs(run_dirs, partial=partial, pdos=plots is not None)
+        _check_cation(cation, runs)
         report = analyze_runs(runs, opts, read_errors=read_errors)
     if json_file is not None and str(json_file) == "-":
         typer.echo(report.model_dump_json(indent=2))
@@ -98,6 +109,18 @@ def analyze(
         written = write_report_plots(report, runs, plots)
         for path in written:
             typer.echo(f"wrote {path}", err=True)
+
+
+def _check_cation(cation: str, runs) -> None:
+    """A ``--cation`` that no run contains is a typo, not a run without polarons."""
+    from polaronflow.errors import InputError
+
+    present = {el for run in runs for el in run.species}
+    # The default (W) may legitimately be absent: a reference phase analysed on its own.
+    if runs and cation != "W" and cation not in present:
+        raise InputError(
+            f"--cation {cation!r} is in none of the runs (elements: {', '.join(sorted(present))})"
+        )
 
 
 def _print_report(report) -> None:

@@ -78,6 +78,17 @@ class CampaignOptions(BaseModel):
         default=DEFAULT_SCHEDULE, description="U schedule on W d (eV), in run order."
     )
     final_isif: int = Field(default=3, description="ISIF of the last ramp step.")
+    polaron_check: bool = Field(
+        default=True,
+        description="After every ramp step and the final static, check that the donated "
+        "electrons stayed localised (|m| >= 0.3 μB on as many W as electrons); stop that "
+        "ramp with the reason when they did not.",
+    )
+    reseed_on_delocalisation: bool = Field(
+        default=False,
+        description="Instead of stopping, retry a delocalised ramp step once with the polaron "
+        "seeds put back on the same W sites.",
+    )
     analysis: bool = Field(
         default=True,
         description="End the Flow with the 'campaign-analysis' job, which stores the analysis "
@@ -563,6 +574,10 @@ def build_campaign(options: CampaignOptions | None = None, **kwargs: Any) -> Flo
     return flow_from_plan(plan_campaign(options), options)
 
 
+#: Jobs whose polarons are checked after the run (see :mod:`polaronflow.workflows.checks`).
+_CHECKED_ROLES = ("ramp-step", "ramp-static")
+
+
 def flow_from_plan(plan: list[PlannedJob], options: CampaignOptions | None = None) -> Flow:
     """Turn a :func:`plan_campaign` list into a Flow wired to parents' outputs.
 
@@ -580,6 +595,7 @@ def flow_from_plan(plan: list[PlannedJob], options: CampaignOptions | None = Non
     """
     from jobflow import Flow
 
+    from polaronflow.workflows.checks import with_polaron_check
     from polaronflow.workflows.convergence import KPointConvergenceMaker
     from polaronflow.workflows.jobs import make_job
     from polaronflow.workflows.steps import seed_job, supercell_job
@@ -598,6 +614,10 @@ def flow_from_plan(plan: list[PlannedJob], options: CampaignOptions | None = Non
             maker = p.spec.maker(options.walltime, options.vasp_cmd, options.potcar_spec)
             if p.spec.copy_wavecar and p.prev_dir_from is None:  # pragma: no cover - plan bug
                 raise WorkflowError(f"{p.name} copies a WAVECAR but has no previous run")
+            if options.polaron_check and p.spec.record.get("role") in _CHECKED_ROLES:
+                maker = with_polaron_check(
+                    maker, reseed_on_delocalisation=options.reseed_on_delocalisation
+                )
             new = make_job(maker, structure, prev_dir=prev_dir)
         elif p.kind == "supercell":
             new = supercell_job(structure, p.kwargs["scaling"])
