@@ -49,7 +49,7 @@ def test_two_concurrent_cli_submits_keep_both_workflows(tmp_path):
     # settings file with a project folder; the CLI must not need anything else
     (tmp_path / "settings.yaml").write_text(f"project_dir: {project}\n")
     env["POLARONFLOW_CONFIG_FILE"] = str(tmp_path / "settings.yaml")
-    common = ["submit", "--ion", "Mg", "--no-references", "--schedule", "9,5"]
+    common = ["submit", "--ion", "Mg", "--no-references", "--schedule", "9,5", "--force"]
     procs = [_cli(*common, env=env, cwd=tmp_path) for _ in range(2)]
     outs = [p.communicate(timeout=240) for p in procs]
     for p, (out, err) in zip(procs, outs, strict=True):
@@ -61,8 +61,8 @@ def test_two_concurrent_cli_submits_keep_both_workflows(tmp_path):
         wf_ids = lp.get_wf_ids()
         assert len(wf_ids) == 2
         n_fws = [len(lp.get_wf_by_fw_id(i).fws) for i in wf_ids]
-        # 4 pristine/supercell jobs + seed + 2 ramp steps + static
-        assert n_fws == [8, 8]
+        # 4 pristine/supercell jobs + seed + 2 ramp steps + static + the analysis job
+        assert n_fws == [9, 9]
         names = {fw["name"] for fw in lp.fireworks.find({}, {"name": 1})}
         assert {"wo3-unit-relax", "mg-ramp-u9", "mg-ramp-u5", "mg-static"} <= names
         ids = sorted(fw["fw_id"] for fw in lp.fireworks.find({}, {"fw_id": 1}))

@@ -193,11 +193,23 @@ def submit(
         None, "--launchpad", help="my_launchpad.yaml of a MongoDB LaunchPad."
     ),
     jobstore_file: Path = typer.Option(None, "--jobstore", help="jobflow.yaml with JOB_STORE."),
+    force: bool = typer.Option(
+        False, "--force", help="Submit even if the same campaign is already on the LaunchPad."
+    ),
 ) -> None:
-    """Add the campaign to a FireWorks LaunchPad (embedded by default), or run it locally."""
+    """Add the campaign to a FireWorks LaunchPad (embedded by default), or run it locally.
+
+    A campaign already submitted (same structures and settings) is not added twice: its
+    FireWorks ids are printed instead, unless --force.
+    """
     from polaronflow.settings import load_settings
-    from polaronflow.workflows.campaign import build_campaign
-    from polaronflow.workflows.submit import check_configuration, run_flow_locally, submit_flow
+    from polaronflow.workflows.campaign import flow_from_plan, plan_campaign
+    from polaronflow.workflows.submit import (
+        campaign_fingerprint,
+        check_configuration,
+        run_flow_locally,
+        submit_flow,
+    )
 
     settings = load_settings(
         config,
@@ -220,27 +232,53 @@ def submit(
             "jobstore_file",
             "settings",
             "load_settings",
-            "build_campaign",
+            "flow_from_plan",
+            "plan_campaign",
+            "campaign_fingerprint",
             "run_flow_locally",
             "submit_flow",
             "check_configuration",
+            "force",
         )
     }
     options = _options(**kw | {"walltime": settings.walltime, "vasp_cmd": settings.vasp_cmd})
     check_configuration(settings)
     if potcar_spec is None and settings.potcar_spec is not None:
         options = options.model_copy(update={"potcar_spec": settings.potcar_spec})
-    flow = build_campaign(options)
+    plan = plan_campaign(options)
+    flow = flow_from_plan(plan, options)
     if local:
         run_flow_locally(flow, settings, root_dir=root_dir)
         typer.echo(f"ran {len(flow.jobs)} jobs locally")
         return
-    result = submit_flow(flow, settings)
+    result = submit_flow(
+        flow, settings, campaign_id=campaign_fingerprint(options, plan), force=force
+    )
+    if result.already_submitted:
+        # Not an error: re-running a submit script must be safe.
+        typer.echo(
+            f"campaign {result.campaign_id[:12]} is already submitted as workflow "
+            f"'{result.workflow_name}' (FireWorks ids {_id_ranges(result.fw_ids)}) on "
+            f"{result.launchpad}; nothing added (use --force to submit it again)"
+        )
+        return
     typer.echo(
-        f"submitted workflow '{result.workflow_name}': {result.n_jobs} jobs, FireWorks ids "
+        f"submitted workflow '{result.workflow_name}' (campaign {result.campaign_id[:12]}): "
+        f"{result.n_jobs} jobs, FireWorks ids "
         f"{result.fw_ids[0]}-{result.fw_ids[-1]} on {result.launchpad}; outputs to "
         f"{result.jobstore}"
     )
+
+
+def _id_ranges(ids: list[int]) -> str:
+    """``[1, 2, 3, 7]`` → ``'1-3, 7'``."""
+    parts: list[list[int]] = []
+    for i in sorted(ids):
+        if parts and parts[-1][1] == i - 1:
+            parts[-1][1] = i
+        else:
+            parts.append([i, i])
+    return ", ".join(f"{a}-{b}" if a != b else f"{a}" for a, b in parts) or "none"
 
 
 @app.command()
@@ -262,6 +300,12 @@ def init(
         from polaronflow.settings import load_settings
 
         project_dir = load_settings().project_dir
+    project_path = Path(project_dir).expanduser()
+    if not mongodb and project_path.exists() and not project_path.is_dir():
+        from polaronflow.errors import ConfigError
+
+        # Checked first: the templates would otherwise be written before the store fails.
+        raise ConfigError(f"--project-dir {project_dir}: exists and is not a folder")
     written = write_config_templates(
         out,
         project_dir,

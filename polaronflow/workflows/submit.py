@@ -13,12 +13,21 @@ one workflow would be lost. :func:`embedded_launchpad` therefore opens the file 
 the lock, writes it back explicitly and atomically (temporary file + rename) before
 releasing the lock, and disarms mongomock-persistence's exit-time write. MongoDB (a
 ``my_launchpad.yaml`` plus a ``jobflow.yaml``) is the answer for many concurrent workers.
+
+Submission is idempotent: a campaign is identified by :func:`campaign_fingerprint` (its
+options, resolved start structures and input-set settings), stored in the workflow metadata
+under :data:`CAMPAIGN_ID_KEY`; the same campaign again adds nothing unless ``force``. On the
+embedded store the check and the addition happen under one lock; on MongoDB two submissions
+of the same campaign at the same instant can still both pass the check.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,6 +60,16 @@ class SubmitResult(BaseModel):
     n_jobs: int = Field(description="Number of fireworks (jobs) added.")
     launchpad: str = Field(description="Where the LaunchPad lives (file or MongoDB host/db).")
     jobstore: str = Field(description="Where job outputs will be stored.")
+    campaign_id: str | None = Field(
+        default=None,
+        description="Fingerprint (sha256 hex) of the campaign's structures and settings, stored "
+        "in the workflow metadata; None for a Flow submitted without one.",
+    )
+    already_submitted: bool = Field(
+        default=False,
+        description="True when nothing was added because a workflow with the same campaign_id "
+        "is already on the LaunchPad (fw_ids are then that workflow's).",
+    )
 
 
 def _settings(settings: PolaronflowSettings | None) -> PolaronflowSettings:
@@ -248,6 +267,49 @@ def check_configuration(settings: PolaronflowSettings | None = None) -> None:
         jobstore_from_file(s.jobstore_file)
 
 
+_SECRET_PATTERNS = (
+    re.compile(r"""(?im)^\s*(?:password|username|authsource)\s*:\s*["']?([^"'\s#]+)"""),
+    re.compile(r"mongodb(?:\+srv)?://([^@/\s]+)@"),
+)
+
+
+def launchpad_secrets(path: str | Path | None) -> list[str]:
+    """Credentials written in a LaunchPad file (password, user, ``user:pass@`` of a URI).
+
+    Used to scrub them from every message polaronflow prints about that file.
+
+    Parameters
+    ----------
+    path
+        A ``my_launchpad.yaml``; None or an unreadable file gives no secrets.
+
+    Returns
+    -------
+    list of str
+        The secret strings, longest first, each with its ``user`` and ``pass`` parts.
+    """
+    if path is None:
+        return []
+    try:
+        text = Path(path).read_bytes().decode("utf-8", errors="replace")
+    except OSError:
+        return []
+    found: set[str] = set()
+    for pattern in _SECRET_PATTERNS:
+        for match in pattern.finditer(text):
+            value = match.group(1)
+            found.update((value, value.strip("[]{}(),")))
+            found.update(part for part in value.split(":") if part)
+    return sorted((v for v in found if len(v) >= 2), key=len, reverse=True)
+
+
+def redact(message: str, secrets: list[str]) -> str:
+    """``message`` with every secret replaced by ``***``."""
+    for secret in secrets:
+        message = message.replace(secret, "***")
+    return message
+
+
 def _load_launchpad_file(path: Path) -> LaunchPad:
     from fireworks import LaunchPad
 
@@ -256,7 +318,20 @@ def _load_launchpad_file(path: Path) -> LaunchPad:
     try:
         return LaunchPad.from_file(str(path))
     except Exception as exc:  # yaml, monty and FireWorks raise many types
-        raise ConfigError(f"LaunchPad file {path} cannot be read: {exc}") from exc
+        # yaml quotes the offending line, which may be the password line
+        detail = redact(" ".join(str(exc).split()), launchpad_secrets(path))
+        raise ConfigError(f"LaunchPad file {path} cannot be read: {detail}") from None
+
+
+def _db_error(settings: PolaronflowSettings, what: str, exc: BaseException) -> ConfigError:
+    detail = redact(" ".join(str(exc).split()), launchpad_secrets(settings.launchpad_file))
+    # pymongo appends its whole topology description: the first part says what went wrong
+    detail = re.sub(r" \(configured timeouts:[^)]*\)", "", detail.split(", Topology Desc")[0])
+    return ConfigError(f"{what}: {type(exc).__name__}: {detail}")
+
+
+def _is_db_error(exc: BaseException) -> bool:
+    return type(exc).__module__.split(".")[0] in ("pymongo", "mongomock", "bson")
 
 
 @contextlib.contextmanager
@@ -284,8 +359,16 @@ def _jobstore(settings: PolaronflowSettings) -> JobStore | None:
     return None  # MongoDB without a jobflow.yaml: the worker's own JOB_STORE setting
 
 
+#: Key of the campaign fingerprint in a FireWorks workflow's metadata.
+CAMPAIGN_ID_KEY = "polaronflow_campaign_id"
+
+
 def submit_flow(
-    flow: Flow, settings: PolaronflowSettings | None = None, store: JobStore | None = None
+    flow: Flow,
+    settings: PolaronflowSettings | None = None,
+    store: JobStore | None = None,
+    campaign_id: str | None = None,
+    force: bool = False,
 ) -> SubmitResult:
     """Convert a Flow to a FireWorks workflow and add it to the configured LaunchPad.
 
@@ -297,34 +380,164 @@ def submit_flow(
         polaronflow settings (LaunchPad/JobStore location); default :func:`load_settings`.
     store
         JobStore the workers write outputs to; default the configured one.
+    campaign_id
+        A fingerprint (:func:`campaign_fingerprint`) stored in the workflow metadata. When a
+        workflow with the same fingerprint is already on the LaunchPad nothing is added and
+        the result says so (``already_submitted``), unless ``force``.
+    force
+        Add the workflow even when the same campaign is already there.
 
     Returns
     -------
     SubmitResult
         Workflow name and FireWorks ids.
+
+    Raises
+    ------
+    ConfigError
+        The LaunchPad cannot be read or written (credentials are never in the message).
     """
     from jobflow.managers.fireworks import flow_to_workflow
 
     s = _settings(settings)
     store = store if store is not None else _jobstore(s)
     wf = flow_to_workflow(flow, store=store)
-    with open_launchpad(s) as lp:
-        try:
-            mapping = lp.add_wf(wf)
-        except Exception as exc:
-            if type(exc).__module__.startswith("pymongo"):
-                raise ConfigError(f"cannot add the workflow to MongoDB: {exc}") from exc
-            raise
+    if campaign_id is not None:
+        wf.metadata = {**(wf.metadata or {}), CAMPAIGN_ID_KEY: campaign_id}
     where = (
         str(s.project_dir / LAUNCHPAD_FILE) if s.launchpad_file is None else str(s.launchpad_file)
     )
+    with open_launchpad(s) as lp:
+        try:
+            # Checked and added under the embedded store's lock, so two identical embedded
+            # submissions cannot both pass the check.
+            existing = (
+                None
+                if campaign_id is None or force
+                else lp.workflows.find_one(
+                    {f"metadata.{CAMPAIGN_ID_KEY}": campaign_id}, {"nodes": 1, "name": 1}
+                )
+            )
+            if s.launchpad_file is not None:
+                _initialise_if_new(lp)
+            if existing is not None:
+                return SubmitResult(
+                    workflow_name=existing.get("name", ""),
+                    fw_ids=sorted(int(i) for i in existing.get("nodes", [])),
+                    n_jobs=len(existing.get("nodes", [])),
+                    launchpad=where,
+                    jobstore=_describe_store(store),
+                    campaign_id=campaign_id,
+                    already_submitted=True,
+                )
+            mapping = lp.add_wf(wf)
+        except Exception as exc:
+            if _is_db_error(exc):
+                raise _db_error(s, "cannot add the workflow to the LaunchPad", exc) from None
+            raise
     return SubmitResult(
         workflow_name=wf.name,
         fw_ids=sorted(int(v) for v in mapping.values()),
         n_jobs=len(wf.fws),
         launchpad=where,
         jobstore=_describe_store(store),
+        campaign_id=campaign_id,
     )
+
+
+def _initialise_if_new(lp: LaunchPad) -> None:
+    """Give a never-used MongoDB LaunchPad its id counters (what ``lpad reset`` would do).
+
+    Only a database without fireworks is touched, so nothing can be lost; unlike
+    ``LaunchPad.reset`` nothing is dropped.
+    """
+    if lp.fw_id_assigner.find_one({}) is None and lp.fireworks.find_one({}) is None:
+        lp.fw_id_assigner.update_one(
+            {}, {"$setOnInsert": {"next_fw_id": 1, "next_launch_id": 1}}, upsert=True
+        )
+
+
+def _canonical_structure(structure: Any) -> dict[str, Any]:
+    # Rounded so that a campaign rebuilt from the same inputs on another machine (different
+    # last-bit floating point) has the same fingerprint.
+    return {
+        "lattice": [[round(float(x), 6) for x in row] for row in structure.lattice.matrix],
+        "species": [str(site.species) for site in structure],
+        "frac_coords": [
+            [round(float(x) % 1.0, 6) % 1.0 for x in site.frac_coords] for site in structure
+        ],
+        "site_properties": {
+            k: [v if not hasattr(v, "tolist") else v.tolist() for v in vals]
+            for k, vals in sorted(structure.site_properties.items())
+        },
+    }
+
+
+def _generator_settings(generator: Any) -> dict[str, Any]:
+    import dataclasses
+
+    fields = {
+        f.name: getattr(generator, f.name)
+        for f in dataclasses.fields(generator)
+        # the parameter file's path is not the campaign: its tags are (config_dict, updates)
+        if f.name not in ("structure", "parameters_file") and not f.name.startswith("_")
+    }
+    fields["incar_updates"] = generator.incar_updates
+    return fields
+
+
+def campaign_fingerprint(options: CampaignOptions, plan: list[Any] | None = None) -> str:
+    """A sha256 of what a campaign computes: options, start structures and input sets.
+
+    Run-time settings that do not change the science (VASP command, wall time, POTCAR.spec
+    instead of POTCAR) are left out, so re-submitting with another ``--vasp-cmd`` is still
+    recognised as the same campaign. File paths are replaced by the content they resolve to
+    (the start structures, the parameter file's INCAR tags).
+
+    Parameters
+    ----------
+    options
+        The campaign options.
+    plan
+        :func:`~polaronflow.workflows.campaign.plan_campaign` of ``options`` (built if None).
+
+    Returns
+    -------
+    str
+        64 hexadecimal digits.
+    """
+    from monty.json import jsanitize
+
+    from polaronflow.workflows.campaign import plan_campaign
+
+    if plan is None:
+        plan = plan_campaign(options)
+    record: dict[str, Any] = {
+        "options": options.model_dump(
+            mode="json",
+            exclude={"walltime", "vasp_cmd", "potcar_spec", "host", "parameters_file"},
+        ),
+        "jobs": [
+            {
+                "name": p.name,
+                "kind": p.kind,
+                "parents": list(p.parents),
+                "structure_from": p.structure_from,
+                "prev_dir_from": p.prev_dir_from,
+                "structure": _canonical_structure(p.structure),
+                "calc": None if p.spec is None else p.spec.calc,
+                "copy_wavecar": None if p.spec is None else p.spec.copy_wavecar,
+                "input_set": None if p.spec is None else _generator_settings(p.spec.generator),
+                "kconv": None if p.kconv is None else repr(p.kconv),
+                "kwargs": p.kwargs,
+            }
+            for p in plan
+        ],
+    }
+    text = json.dumps(
+        jsanitize(record, strict=False, allow_bson=False), sort_keys=True, default=str
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _describe_store(store: JobStore | None) -> str:
@@ -338,9 +551,13 @@ def _describe_store(store: JobStore | None) -> str:
 def submit_campaign(
     options: CampaignOptions | None = None,
     settings: PolaronflowSettings | None = None,
+    force: bool = False,
     **option_kwargs: Any,
 ) -> SubmitResult:
     """Build the campaign (:func:`~polaronflow.workflows.campaign.build_campaign`) and submit it.
+
+    A campaign already on the LaunchPad (same :func:`campaign_fingerprint`) is not added again
+    unless ``force``; the result then has ``already_submitted=True`` and the existing ids.
 
     Parameters
     ----------
@@ -348,6 +565,8 @@ def submit_campaign(
         Campaign options (or give them as keywords).
     settings
         polaronflow settings; default :func:`~polaronflow.settings.load_settings`.
+    force
+        Submit even when the same campaign is already on the LaunchPad.
     **option_kwargs
         Campaign options as keywords.
 
@@ -356,7 +575,7 @@ def submit_campaign(
     SubmitResult
         Workflow name and FireWorks ids.
     """
-    from polaronflow.workflows.campaign import build_campaign, make_options
+    from polaronflow.workflows.campaign import flow_from_plan, make_options, plan_campaign
 
     s = _settings(settings)
     if options is None:
@@ -365,7 +584,9 @@ def submit_campaign(
         options = options.model_copy(update={"walltime": s.walltime})
     if options.vasp_cmd is None and s.vasp_cmd is not None:
         options = options.model_copy(update={"vasp_cmd": s.vasp_cmd})
-    return submit_flow(build_campaign(options), s)
+    plan = plan_campaign(options)
+    fingerprint = campaign_fingerprint(options, plan)
+    return submit_flow(flow_from_plan(plan, options), s, campaign_id=fingerprint, force=force)
 
 
 def run_flow_locally(
