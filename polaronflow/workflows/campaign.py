@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from polaronflow.errors import WorkflowError
-from polaronflow.workflows.analysis_job import ANALYSIS_JOB_NAME
 from polaronflow.workflows.planning import (
     DEFAULT_SCHEDULE,
     KPointConvergencePlan,
@@ -632,7 +631,8 @@ def flow_from_plan(plan: list[PlannedJob], options: CampaignOptions | None = Non
         new.metadata = {**(new.metadata or {}), "polaronflow_job": p.name}
         jobs[p.name] = new
     if options.analysis:
-        jobs[ANALYSIS_JOB_NAME] = _analysis_job(jobs, planned)
+        analysis = _analysis_job(jobs, planned)
+        jobs[analysis.name] = analysis
     return Flow(list(jobs.values()), name="polaronflow-campaign")
 
 
@@ -640,7 +640,8 @@ def _analysis_job(jobs: dict[str, Job], planned: dict[str, PlannedJob]) -> Job:
     """The final job: every VASP run folder (and converged k-point static) → analysis report."""
     from jobflow import JobConfig, OnMissing
 
-    from polaronflow.workflows.analysis_job import analyse_campaign
+    # imported here: jobflow is not needed (nor imported) by the dry run
+    from polaronflow.workflows.analysis_job import ANALYSIS_JOB_NAME, analyse_campaign
 
     # Only what the report reads: resolving a reference loads the parent's whole task
     # document, so the ramp steps (not needed for the reproduction) are left out.
