@@ -10,12 +10,11 @@ project folder; ``mongodb=True`` a MongoDB server whose details are placeholders
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from string import Template
 
 from polaronflow.errors import ConfigError, InputError
+from polaronflow.fileio import write_text_atomic
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "templates" / "config"
 QUEUES = ("slurm", "pbs")
@@ -118,14 +117,7 @@ def write_config_templates(
     written = []
     for target, text in rendered.items():
         path = out / target
-        fd, tmp = tempfile.mkstemp(prefix=f".{target}.", dir=out)
-        try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(text)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        write_text_atomic(path, text)
         written.append(path)
     if create_store and not mongodb:
         from polaronflow.workflows.submit import embedded_launchpad

@@ -28,7 +28,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +36,7 @@ from unittest import mock
 from pydantic import BaseModel, Field
 
 from polaronflow.errors import ConfigError
+from polaronflow.fileio import write_text_atomic
 
 if TYPE_CHECKING:
     from fireworks import LaunchPad
@@ -78,19 +78,6 @@ def _settings(settings: PolaronflowSettings | None) -> PolaronflowSettings:
     from polaronflow.settings import load_settings
 
     return load_settings()
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 @contextlib.contextmanager
@@ -155,7 +142,7 @@ def embedded_launchpad(
         ) from None
     try:
         if not db_file.exists():
-            _atomic_write_text(db_file, "{}")
+            write_text_atomic(db_file, "{}")
         try:
             bson.json_util.loads(db_file.read_text(encoding="utf-8") or "{}")
         except (OSError, ValueError) as exc:
@@ -163,7 +150,7 @@ def embedded_launchpad(
         store = _open_server_store(db_file)
         lp = _launchpad_on(store)
         yield lp
-        _atomic_write_text(db_file, bson.json_util.dumps(store.to_dict()))
+        write_text_atomic(db_file, bson.json_util.dumps(store.to_dict()))
     finally:
         lock.release()
 
