@@ -4,7 +4,8 @@ Embedded (the default, no server): one project folder (``settings.project_dir``)
 
 * ``launchpad.json`` — FireWorks' LaunchPad on mongomock, persisted as one JSON file
   (the ``fireworks[mongomock]`` extra: mongomock-persistence's file format);
-* ``jobstore/`` — the jobflow JobStore, maggma ``MontyStore`` (montydb, SQLite storage);
+* ``jobstore/`` — the jobflow JobStore, maggma ``MontyStore`` (montydb, SQLite storage; as
+  :class:`~polaronflow.workflows.montystore.SharedMontyStore`, safe for several workers);
 * ``launchpad.lock`` — a ``filelock.FileLock``.
 
 mongomock-persistence reads its file when a client is made and writes it when the client is
@@ -192,6 +193,10 @@ def _launchpad_on(store) -> LaunchPad:
 def embedded_jobstore(project_dir: str | Path | None = None) -> JobStore:
     """The embedded JobStore: montydb (SQLite) stores under ``project_dir/jobstore``.
 
+    The stores are :class:`~polaronflow.workflows.montystore.SharedMontyStore` (maggma's
+    ``MontyStore`` without its configuration rewrite on every connect, which concurrent
+    workers can read half-written).
+
     Parameters
     ----------
     project_dir
@@ -203,13 +208,14 @@ def embedded_jobstore(project_dir: str | Path | None = None) -> JobStore:
         Docs in collection ``outputs``, large data (atomate2's ``data``) in ``outputs_blobs``.
     """
     from jobflow import JobStore
-    from maggma.stores import MontyStore
+
+    from polaronflow.workflows.montystore import SharedMontyStore
 
     project = Path(project_dir if project_dir is not None else _settings(None).project_dir)
     path = (project.expanduser() / JOBSTORE_DIR).resolve()
     path.mkdir(parents=True, exist_ok=True)
-    docs = MontyStore("outputs", database_path=str(path), database_name="polaronflow")
-    blobs = MontyStore("outputs_blobs", database_path=str(path), database_name="polaronflow")
+    docs = SharedMontyStore("outputs", database_path=str(path), database_name="polaronflow")
+    blobs = SharedMontyStore("outputs_blobs", database_path=str(path), database_name="polaronflow")
     return JobStore(docs, additional_stores={"data": blobs})
 
 
