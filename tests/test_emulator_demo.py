@@ -47,3 +47,22 @@ def test_non_demo_folder_is_never_replaced(tmp_path: Path, capsys) -> None:
     assert main(["demo", "--out", str(tmp_path), "--force"]) == 2
     assert "not empty" in capsys.readouterr().err
     assert (tmp_path / "keep.txt").exists()
+
+
+def test_small_demo_runs_end_to_end_in_two_workers(tmp_path: Path) -> None:
+    from polaronflow.testing.demo import run_demo
+
+    out = tmp_path / "demo"
+    result = run_demo(out=out, ions=["Mg"], supercell=(2, 1, 1), schedule=(9.0, 5.0), workers=2)
+    assert result.ok, [(j.name, j.state) for j in result.jobs if j.state != "COMPLETED"]
+    assert {j.worker for j in result.jobs} == {"polaronflow-demo-1", "polaronflow-demo-2"}
+    # runs/<job name> links to the launch folders, gathered from the JobStore
+    for name in ("wo3-unit-relax", "mg-ramp-u9", "mg-ramp-u5", "mg-static", "ref-MgO-relax"):
+        link = out / "runs" / name
+        assert link.is_symlink() and (link / "vasprun.xml.gz").is_file(), name
+        assert link.resolve().parent == out / "launches"
+    report = (out / "REPORT.md").read_text()
+    assert report.splitlines()[0] == SYNTHETIC_BANNER.format(scenario="paper_like")
+    assert "2 worker process(es)" in report
+    assert result.analysis_summary and result.analysis_error is None
+    assert result.comparison and "SYNTHETIC" in result.comparison

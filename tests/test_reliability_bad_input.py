@@ -165,6 +165,9 @@ CASES: dict[str, list[str]] = {
     "demo-scenario-binary": ["demo", "--out", "out", "--scenario", "junk.bin"],
     "demo-scenario-empty": ["demo", "--out", "out", "--scenario", "empty.yaml"],
     "demo-fault-malformed": ["demo", "--out", "out", "--fault", "nonsense"],
+    "demo-workers-zero": ["demo", "--out", "out", "--workers", "0"],
+    "launch-workers-zero": ["launch", "--project-dir", "p", "--workers", "0"],
+    "launch-workers-not-int": ["launch", "--project-dir", "p", "--workers", "two"],
     "demo-unknown-ion": ["demo", "--out", "out", "--ion", "Xx"],
 }
 

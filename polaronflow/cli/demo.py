@@ -28,6 +28,9 @@ def demo(
         False, "--paper-settings", help="Use the paper's k-mesh and NEDOS (slow, large files)."
     ),
     force: bool = typer.Option(False, "--force", help="Replace a previous demo in --out."),
+    workers: int = typer.Option(
+        2, "--workers", "-n", help="Worker processes running the jobs (as polaronflow launch)."
+    ),
     fault: list[str] | None = typer.Option(
         None,
         "--fault",
@@ -44,7 +47,7 @@ def demo(
     from polaronflow.testing.scenario import load_scenario
 
     load_scenario(scenario)  # a bad name fails here, before anything is printed or created
-    u_schedule = _validate(ion, supercell, schedule, fault)
+    u_schedule = _validate(ion, supercell, schedule, fault, workers)
     console = Console(stderr=True)
     console.print(
         f"[bold red]{SYNTHETIC_MARKER}[/]: the VASP outputs of this demo are synthetic "
@@ -73,6 +76,7 @@ def demo(
             faults=fault,
             progress=progress,
             force=force,
+            workers=workers,
         )
     states: dict[str, int] = {}
     for job in result.jobs:
@@ -85,7 +89,7 @@ def demo(
         raise typer.Exit(1)
 
 
-def _validate(ions, supercell, schedule: str, faults) -> tuple[float, ...]:
+def _validate(ions, supercell, schedule: str, faults, workers: int) -> tuple[float, ...]:
     """Reject bad options before anything is printed or created; returns the U schedule."""
     from polaronflow.errors import InputError
     from polaronflow.workflows.campaign import make_options, parse_ion
@@ -98,4 +102,6 @@ def _validate(ions, supercell, schedule: str, faults) -> tuple[float, ...]:
     for entry in faults or []:
         if ":" not in entry:
             raise InputError(f"--fault {entry!r}: use JOB_NAME_PART:FAULT, e.g. mg-ramp-u9:zbrent")
+    if workers < 1:
+        raise InputError(f"--workers must be a whole number >= 1, got {workers}")
     return tuple(options.schedule)

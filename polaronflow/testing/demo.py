@@ -3,8 +3,11 @@
 The whole campaign (unit-cell and supercell relaxations, the U ramp for every dopant, the
 final statics, the reference phases with their k-point convergence loops) is built by
 :mod:`polaronflow.workflows`, submitted to a server-free FireWorks LaunchPad in the report
-folder, and run job by job with FireWorks' rocket launcher. Every VASP job goes through
-custodian (handlers and validators) with the mock-VASP emulator as ``VASP_CMD``.
+folder, and run by FireWorks' rocket launcher in two worker processes
+(:func:`polaronflow.workflows.launch.launch_embedded`: the Mg and 2H branches and the references
+run side by side). Every VASP job goes through custodian (handlers and validators) with the
+mock-VASP emulator as ``VASP_CMD``. The run folders are then gathered from the JobStore as
+``runs/<job name>`` (:func:`polaronflow.workflows.collect.collect_runs`) for the analysis.
 
 The VASP outputs are synthetic (scenario ``paper_like`` by default: shaped after the paper,
 values deliberately offset) and the report says so first. To finish in minutes the demo uses a
@@ -44,8 +47,9 @@ class DemoJob(BaseModel):
 
     name: str = Field(description="Job (firework) name.")
     state: str = Field(description="FireWorks state (COMPLETED, FIZZLED, ...).")
+    worker: str | None = Field(None, description="FWorker (worker process) that ran it.")
     launch_dir: str | None = Field(None, description="Folder the job ran in.")
-    seconds: float | None = Field(None, description="Wall time of the launch (s).")
+    seconds: float | None = Field(None, description="Run time of the launch (s).")
 
 
 class DemoResult(BaseModel):
@@ -55,7 +59,9 @@ class DemoResult(BaseModel):
     scenario: str = Field(description="Emulator scenario used.")
     report_dir: str = Field(description="Report folder.")
     settings: dict = Field(description="Campaign options and parameter file used.")
-    jobs: list[DemoJob] = Field(description="Every job of the campaign, in launch order.")
+    jobs: list[DemoJob] = Field(
+        description="Every job of the campaign: launched ones in start order, then the rest."
+    )
     seconds: float = Field(description="Total wall time (s).")
     comparison: str | None = Field(
         None, description="`polaronflow reproduce` of the runs as Markdown (None if it failed)."
@@ -82,6 +88,7 @@ def run_demo(
     faults: list[str] | None = None,
     progress: Callable[[int, int, str], None] | None = None,
     force: bool = False,
+    workers: int = 2,
 ) -> DemoResult:
     """Submit and run the campaign with the emulator; write the report folder.
 
@@ -104,9 +111,12 @@ def run_demo(
         ``"JOB_NAME_PART:FAULT"`` entries, e.g. ``"mg-ramp-u9:zbrent"``, injected so that
         custodian's corrections can be watched.
     progress
-        Called as ``progress(done, total, job_name)`` after every launch.
+        Called as ``progress(done, total, job_name)`` whenever a job finishes.
     force
         Replace a previous demo in ``out`` (only a folder that holds a demo is removed).
+    workers
+        Worker processes running the jobs (:func:`polaronflow.workflows.launch.launch_embedded`;
+        the two dopant branches and the references run side by side).
 
     Returns
     -------
@@ -119,14 +129,16 @@ def run_demo(
         The report folder already holds a demo, or a bad fault entry.
     """
     from fireworks import FWorker
-    from fireworks.core.rocket_launcher import launch_rocket
 
+    from polaronflow.errors import PolaronflowError
     from polaronflow.settings import load_settings
     from polaronflow.testing.fast import FAST_CHANGES, fast_parameters_file
     from polaronflow.testing.mock import MockVasp, Patcher, emulator_command, install
     from polaronflow.testing.scenario import load_scenario
     from polaronflow.workflows.campaign import make_options
-    from polaronflow.workflows.submit import embedded_launchpad, submit_campaign
+    from polaronflow.workflows.collect import collect_runs
+    from polaronflow.workflows.launch import launch_embedded
+    from polaronflow.workflows.submit import embedded_jobstore, submit_campaign
 
     start = time.monotonic()
     load_scenario(scenario)  # fail early on a bad scenario
@@ -141,7 +153,7 @@ def run_demo(
     elif out.exists() and any(out.iterdir()):
         raise InputError(f"report folder {out} exists and is not empty; give another --out")
     runs = out / "runs"
-    runs.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     params = None if paper_settings else fast_parameters_file(out / "demo_parameters.yaml")
     cmd = emulator_command(scenario)
     settings = load_settings(project_dir=project, vasp_cmd=cmd, potcar_spec=True)
@@ -162,7 +174,6 @@ def run_demo(
     patcher = Patcher()
     install(patcher, state)
     cwd = os.getcwd()
-    jobs: list[DemoJob] = []
     # Library INFO logs and parser warnings (no POTCAR files, ...) would bury the progress.
     logging.disable(logging.WARNING)
     warnings_ctx = warnings.catch_warnings()
@@ -170,45 +181,34 @@ def run_demo(
     warnings.simplefilter("ignore")
     try:
         submitted = submit_campaign(options, settings)
-        worker = FWorker(name="polaronflow-demo")
-        with embedded_launchpad(project, settings.lock_timeout) as lp:
-            while True:
-                ready = lp.fireworks.find_one({"state": "READY"}, {"fw_id": 1, "name": 1})
-                if ready is None:
-                    break
-                total = lp.fireworks.count_documents({})
-                # Folders named after the jobs, as `polaronflow reproduce` expects; jobs whose
-                # names repeat (k-point loop control, store_inputs) get a counter.
-                folder = runs / ready["name"]
-                n = 1
-                while folder.exists():
-                    n += 1
-                    folder = runs / f"{ready['name']}-{n}"
-                folder.mkdir(parents=True)
-                os.chdir(folder)
-                t0 = time.monotonic()
-                launch_rocket(lp, worker, fw_id=ready["fw_id"], strm_lvl="ERROR")
-                os.chdir(cwd)
-                fw = lp.fireworks.find_one({"fw_id": ready["fw_id"]}, {"state": 1})
-                jobs.append(
-                    DemoJob(
-                        name=ready["name"],
-                        state=fw["state"],
-                        launch_dir=str(folder),
-                        seconds=time.monotonic() - t0,
-                    )
-                )
-                if progress is not None:
-                    progress(len(jobs), total, ready["name"])
-            launched = {j.name for j in jobs}
-            for fw in lp.fireworks.find({}, {"name": 1, "state": 1}):
-                if fw["name"] not in launched:
-                    jobs.append(DemoJob(name=fw["name"], state=fw["state"]))
+        launched = launch_embedded(
+            project,
+            workers=workers,
+            launch_dir=out / "launches",
+            fworker=FWorker(name="polaronflow-demo"),
+            progress=progress,
+            lock_timeout=settings.lock_timeout,
+        )
     finally:
         os.chdir(cwd)
         patcher.undo()
         warnings_ctx.__exit__(None, None, None)
         logging.disable(logging.NOTSET)
+    jobs = [
+        DemoJob(
+            name=r.name,
+            state=r.state,
+            worker=r.worker,
+            launch_dir=r.launch_dir,
+            seconds=r.seconds,
+        )
+        for r in launched.records
+    ]
+    # runs/<job name> -> its launch folder, from the JobStore: the layout `reproduce` reads
+    try:
+        collect_runs(embedded_jobstore(project), runs)
+    except PolaronflowError:  # nothing finished: the comparison and analysis below say so
+        runs.mkdir(parents=True, exist_ok=True)
     result = DemoResult(
         scenario=scenario,
         report_dir=str(out),
@@ -219,6 +219,7 @@ def run_demo(
             "workflow": submitted.workflow_name,
             "launchpad": submitted.launchpad,
             "jobstore": submitted.jobstore,
+            "workers": workers,
         },
         jobs=jobs,
         seconds=time.monotonic() - start,
@@ -279,9 +280,9 @@ def _write_report(out: Path, result: DemoResult) -> None:
         "# polaronflow demo",
         "",
         f"Campaign `{result.settings['workflow']}`: {len(result.jobs)} jobs on the embedded "
-        f"LaunchPad `{result.settings['launchpad']}`, run by FireWorks' rocket launcher with "
-        "custodian and the mock-VASP emulator as VASP, in "
-        f"{result.seconds:.0f} s.",
+        f"LaunchPad `{result.settings['launchpad']}`, run by FireWorks' rocket launcher in "
+        f"{result.settings.get('workers', 1)} worker process(es) with custodian and the mock-VASP "
+        f"emulator as VASP, in {result.seconds:.0f} s.",
         "",
         f"Parameters: `{result.settings['parameters_file']}`"
         + (
@@ -295,13 +296,13 @@ def _write_report(out: Path, result: DemoResult) -> None:
         f"U schedule: {result.settings['options'].get('schedule', '?')} eV; "
         f"ions: {', '.join(result.settings['options']['ions'])}.",
         "",
-        "| # | job | state | seconds | folder |",
-        "|---|---|---|---|---|",
+        "| # | job | state | seconds | worker | folder |",
+        "|---|---|---|---|---|---|",
     ]
     for n, job in enumerate(result.jobs, start=1):
         secs = f"{job.seconds:.1f}" if job.seconds is not None else ""
         folder = Path(job.launch_dir).name if job.launch_dir else ""
-        lines.append(f"| {n} | {job.name} | {job.state} | {secs} | {folder} |")
+        lines.append(f"| {n} | {job.name} | {job.state} | {secs} | {job.worker or ''} | {folder} |")
     lines += ["", "## Analysis of the statics and U ramps (`polaronflow analyze`)", ""]
     if result.analysis_summary:
         keys = list(result.analysis_summary[0])

@@ -1,0 +1,115 @@
+"""``launch_embedded`` / ``polaronflow launch``: N worker processes on the embedded LaunchPad."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from jobflow import Flow, job
+
+from polaronflow.cli import main
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+@job
+def _add(a: int, b: int) -> int:
+    return a + b
+
+
+@job
+def _die() -> None:
+    os._exit(3)  # a worker killed mid-job (out of memory, node lost, ...)
+
+
+def test_two_workers_run_a_campaign_with_dynamic_jobs_once_each(tmp_path, mock_vasp):
+    from polaronflow.settings import load_settings
+    from polaronflow.testing.fast import fast_parameters_file
+    from polaronflow.workflows.launch import launch_embedded
+    from polaronflow.workflows.submit import embedded_jobstore, embedded_launchpad, submit_campaign
+
+    project = tmp_path / "project"
+    submit_campaign(
+        settings=load_settings(project_dir=project),
+        ions=["Mg"],
+        schedule=(9, 5),
+        supercell=(2, 1, 1),
+        potcar_spec=True,
+        parameters_file=fast_parameters_file(tmp_path / "fast.yaml"),
+    )
+    seen = []
+    result = launch_embedded(
+        project, workers=2, progress=lambda done, total, name: seen.append((done, total, name))
+    )
+    assert result.workers == 2
+    assert result.counts() == {"COMPLETED": len(result.records)}
+    names = [r.name for r in result.records]
+    # the k-point loop added its statics while the campaign ran; nothing ran twice
+    assert any(n.startswith("ref-MgO-kconv-k") for n in names)
+    assert {"mg-static", "campaign-analysis"} <= set(names)
+    assert {r.worker for r in result.records} == {"polaronflow-1", "polaronflow-2"}
+    assert all(Path(r.launch_dir).parent == project / "launches" for r in result.records)
+    # progress saw every job finish once, counting up
+    assert [d for d, _, _ in seen] == list(range(1, len(result.records) + 1))
+    # the LaunchPad was saved: a new process view agrees, one launch per Firework
+    with embedded_launchpad(project, timeout=30) as lp:
+        fws = list(lp.fireworks.find({}, {"state": 1, "launches": 1}))
+        assert len(fws) == len(result.records)
+        assert all(fw["state"] == "COMPLETED" and len(fw["launches"]) == 1 for fw in fws)
+        assert lp.launches.count_documents({}) == len(fws)
+    store = embedded_jobstore(project)
+    store.connect()
+    # one output per Firework (a replaced job keeps its uuid with the next index)
+    keys = [(d["uuid"], d["index"]) for d in store.query({}, properties=["uuid", "index"])]
+    assert len(keys) == len(set(keys)) == len(fws)
+
+
+def test_a_dead_worker_is_reported_and_the_rest_is_saved(tmp_path):
+    from polaronflow.settings import load_settings
+    from polaronflow.workflows.launch import LaunchError, launch_embedded
+    from polaronflow.workflows.submit import embedded_launchpad, submit_flow
+
+    project = tmp_path / "project"
+    ok, dead = _add(1, 2), _die()
+    ok.name, dead.name = "ok", "dead"
+    submit_flow(Flow([ok, dead]), load_settings(project_dir=project))
+    with pytest.raises(LaunchError, match="exit code 3"):
+        launch_embedded(project, workers=2)
+    with embedded_launchpad(project, timeout=30) as lp:
+        states = {fw["name"]: fw["state"] for fw in lp.fireworks.find({}, {"name": 1, "state": 1})}
+    assert states == {"ok": "COMPLETED", "dead": "RUNNING"}
+
+
+@pytest.mark.parametrize("workers", [0, -1])
+def test_bad_worker_count_is_one_line_exit_2(tmp_path, capsys, workers):
+    code = main(["launch", "--project-dir", str(tmp_path / "p"), "--workers", str(workers)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "workers must be a whole number >= 1" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "p").exists()  # nothing created
+
+
+def test_launch_refuses_a_mongodb_launchpad(tmp_path, capsys):
+    (tmp_path / "lp.yaml").write_text("host: localhost\nname: fw\n")
+    (tmp_path / "s.yaml").write_text(f"launchpad_file: {tmp_path / 'lp.yaml'}\n")
+    code = main(["launch", "--config", str(tmp_path / "s.yaml")])
+    assert code == 2
+    assert "rlaunch" in capsys.readouterr().err
+
+
+def test_launch_cli_runs_the_embedded_jobs(tmp_path, capsys):
+    from polaronflow.settings import load_settings
+    from polaronflow.workflows.submit import submit_flow
+
+    project = tmp_path / "project"
+    first = _add(1, 2)
+    second = _add(first.output, 3)
+    submit_flow(Flow([first, second]), load_settings(project_dir=project))
+    code = main(["launch", "--project-dir", str(project), "--workers", "2", "--json"])
+    assert code == 0
+    import json
+
+    out = json.loads(capsys.readouterr().out)
+    assert [r["state"] for r in out["records"]] == ["COMPLETED", "COMPLETED"]
+    assert out["workers"] == 2
