@@ -102,3 +102,17 @@ def test_explicit_o_indices(wo3_supercell):
 def test_bad_proton_requests(wo3_supercell, n, kwargs, match):
     with pytest.raises(DopingError, match=match):
         insert_protons(wo3_supercell, n, **kwargs)
+
+
+def test_manifest_reuses_the_cavity_of_the_insertion(wo3_supercell):
+    import dataclasses
+
+    from polaronflow.structures.builder import build_doped
+
+    result = build_doped("Mg", cavity=5, supercell=(1, 1, 1), host=wo3_supercell)
+    assert result.doped.cavity == cavity_sites(result.host)[5]
+    manifest = result.manifest()
+    assert manifest["cavity"]["index"] == 5
+    # without the kept record (a DopedStructure made by hand) the host is searched again
+    result.doped = dataclasses.replace(result.doped, cavity=None)
+    assert result.manifest() == manifest

@@ -110,3 +110,26 @@ def test_not_reo3_framework_is_rejected():
     s = Structure(Lattice.cubic(6.0), ["W", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     with pytest.raises(HostStructureError):
         cavity_sites(s)
+
+
+def test_bridging_oxygens_match_a_per_site_neighbour_search(wo3_supercell):
+    # bridging_oxygens searches the neighbours of all O at once; the same O–W bonds and H
+    # positions as one get_neighbors per O (distorted cell: no accidental symmetry helps)
+    s = wo3_supercell.copy()
+    s.perturb(0.05)
+    expected = {}
+    for i, site in enumerate(s):
+        if site.specie.symbol == "O":
+            ws = [n for n in s.get_neighbors(site, 2.6) if n.specie.symbol == "W"]
+            if len(ws) == 2:
+                expected[i] = ws
+    found = bridging_oxygens(s)
+    assert [b.o_index for b in found] == sorted(expected)
+    for b in found:
+        ws = expected[b.o_index]
+        assert sorted(b.w_indices) == sorted(n.index for n in ws)
+        o = s[b.o_index].coords
+        units = [(n.coords - o) / np.linalg.norm(n.coords - o) for n in ws]
+        outward = -(units[0] + units[1])
+        h = o + OH_BOND * outward / np.linalg.norm(outward)
+        assert np.allclose(b.h_cart_coords, h, atol=1e-12)

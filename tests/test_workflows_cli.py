@@ -124,3 +124,87 @@ def test_inputs_refuses_non_empty_folder_without_force(tmp_path, capsys):
     assert Incar.from_file(out / "mg-nupdown0-static" / "INCAR")["NUPDOWN"] == 0
     assert "NUPDOWN" not in Incar.from_file(out / "mg-static" / "INCAR")
     assert (out / "mg-static" / "POTCAR.spec").read_text().split() == ["W_sv", "O", "Mg"]
+
+
+_SMALL = ["--ion", "Mg", "--no-references", "--schedule", "5"]
+
+
+@pytest.mark.parametrize("gc_enabled", [True, False])
+def test_inputs_in_process_returns_and_restores_gc(tmp_path, capsys, gc_enabled):
+    import gc
+
+    import polaronflow.cli as cli
+
+    was = gc.isenabled()
+    (gc.enable if gc_enabled else gc.disable)()
+    try:
+        assert cli.main(["inputs", "--out", str(tmp_path / "d"), *_SMALL]) == 0
+        assert gc.isenabled() is gc_enabled
+    finally:
+        (gc.enable if was else gc.disable)()
+    assert "input folders in" in capsys.readouterr().out
+    # the request to skip the teardown is only acted on by the console script (run)
+    assert cli._SKIP_TEARDOWN is True
+    assert cli.main(["inputs", "--out", str(tmp_path / "d"), *_SMALL]) == 2  # not empty
+    assert cli._SKIP_TEARDOWN is False
+
+
+class _Exited(Exception):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("args", "fast", "code"),
+    [
+        (["inputs", "--out", "d", *_SMALL], True, 0),
+        (["inputs", "--out", "d", "--schedule", "9,-1"], False, 2),  # an error: normal exit
+        (["inputs", "--help"], False, 0),  # another outcome of inputs: normal exit
+    ],
+)
+def test_console_script_skips_teardown_only_after_inputs_succeeded(
+    tmp_path, monkeypatch, capsys, args, fast, code
+):
+    import atexit
+    import os
+    import threading
+
+    import polaronflow.cli as cli
+
+    calls: list[str] = []
+
+    def fake_exit(status):
+        calls.append(f"_exit {status}")
+        raise _Exited
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(os, "_exit", fake_exit)
+    monkeypatch.setattr(atexit, "_run_exitfuncs", lambda: calls.append("atexit"))
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    monkeypatch.setattr(sys, "argv", ["polaronflow", *args])
+    if fast:
+        with pytest.raises(_Exited):
+            cli.run()
+        # output first, then the atexit handlers (logging, coverage), then _exit
+        assert calls == ["atexit", f"_exit {code}"]
+        assert "input folders in d" in capsys.readouterr().out
+        assert (tmp_path / "d" / "plan.json").is_file()
+    else:
+        with pytest.raises(SystemExit) as exc:
+            cli.run()
+        assert exc.value.code == code
+        assert calls == []
+
+
+def test_console_script_exits_normally_while_another_thread_runs(tmp_path, monkeypatch):
+    import os
+    import threading
+
+    import polaronflow.cli as cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(os, "_exit", lambda status: pytest.fail("teardown skipped"))
+    monkeypatch.setattr(threading, "active_count", lambda: 2)
+    monkeypatch.setattr(sys, "argv", ["polaronflow", "inputs", "--out", "d", *_SMALL])
+    with pytest.raises(SystemExit) as exc:
+        cli.run()
+    assert exc.value.code == 0

@@ -234,3 +234,49 @@ def test_parameter_yaml_comments_every_tag():
         if not stripped or stripped.startswith("#") or stripped.endswith(":"):
             continue
         assert "# paper" in line or "# our choice" in line, f"uncommented tag: {line}"
+
+
+def _seeded(wo3_supercell):
+    from polaronflow.structures.builder import build_doped
+
+    return build_doped("Mg", supercell=(1, 1, 1), host=wo3_supercell).structure
+
+
+def test_shared_structure_work_builds_once_and_writes_the_same(wo3_supercell, monkeypatch):
+    from polaronflow.workflows import sets
+    from polaronflow.workflows.sets import ScanUSetGenerator, shared_structure_work
+
+    seeded = _seeded(wo3_supercell)
+    generators = [ScanUSetGenerator(hubbard_u={"W": u}, doped=True) for u in (9.0, 8.0)]
+    alone = [str(g.get_input_set(seeded, potcar_spec=True)) for g in generators]
+    built = []
+    lean = sets._lean_poscar
+    monkeypatch.setattr(sets, "_lean_poscar", lambda s: built.append(s) or lean(s))
+    with shared_structure_work():
+        shared = [g.get_input_set(seeded, potcar_spec=True) for g in generators]
+        # the pristine supercell has no moments: its default-MAGMOM copy is shared as well
+        pristine = [g.get_input_set(wo3_supercell, potcar_spec=True) for g in generators]
+        texts = [str(v) for v in shared]
+    assert len(built) == 2  # one POSCAR for the seeded cell, one for the pristine cell
+    assert shared[0]["POSCAR"] is shared[1]["POSCAR"]
+    assert pristine[0]["POSCAR"] is pristine[1]["POSCAR"]
+    assert texts == alone  # INCAR (U 9 and 8), KPOINTS, POSCAR, POTCAR.spec unchanged
+    # outside the block nothing is shared
+    built.clear()
+    generators[0].get_input_set(seeded, potcar_spec=True)
+    generators[1].get_input_set(seeded, potcar_spec=True)
+    assert len(built) == 2
+
+
+def test_input_set_follows_a_structure_changed_in_place(wo3_supercell):
+    from polaronflow.workflows.sets import ScanUSetGenerator
+
+    s = _seeded(wo3_supercell)
+    gen = ScanUSetGenerator(doped=True)
+    first = gen.get_input_set(s, potcar_spec=True)
+    s.translate_sites([0], [0.01, 0.0, 0.0])
+    second = gen.get_input_set(s, potcar_spec=True)
+    assert str(second["POSCAR"]) != str(first["POSCAR"])
+    assert second["POSCAR"].structure[0].frac_coords[0] == pytest.approx(
+        s[0].frac_coords[0], abs=1e-12
+    )

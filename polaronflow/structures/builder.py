@@ -45,7 +45,9 @@ class BuildResult:
         host_props = self.host.properties
         cavity = None
         if self.doped.cavity_index is not None:
-            cav = cavity_sites(self.host)[self.doped.cavity_index]
+            cav = self.doped.cavity
+            if cav is None or cav.index != self.doped.cavity_index:
+                cav = cavity_sites(self.host)[self.doped.cavity_index]
             cavity = {
                 "index": cav.index,
                 "orbit": cav.orbit,

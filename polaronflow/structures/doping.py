@@ -42,6 +42,9 @@ class DopedStructure:
     o_indices: list[int] = field(default_factory=list)
     #: how the protons were placed: "far", "near" or "explicit" (protons only).
     placement: str | None = None
+    #: the cavity record of ``cavity_index`` in the host (cations only), kept so that the
+    #: manifest does not search the host's cavities a second time.
+    cavity: Cavity | None = field(default=None, repr=False, compare=False)
 
     @property
     def n_dopant(self) -> int:
@@ -149,6 +152,7 @@ def insert_cation(host: Structure, ion: str = "Mg", cavity: int | str = "auto") 
         electrons_donated=ION_ELECTRONS[ion],
         n_w=_count_w(host),
         cavity_index=chosen.index,
+        cavity=chosen,
     )
 
 

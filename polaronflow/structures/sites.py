@@ -333,15 +333,28 @@ def bridging_oxygens(
     if cavities is None:
         cavities = cavity_sites(structure, element)
     cavity_frac = np.array([c.frac_coords for c in cavities])
+    lattice = structure.lattice
+    all_sites = structure.sites
+    o_indices = [i for i, site in enumerate(all_sites) if site.specie.symbol == "O"]
+    # One neighbour search for all O (one per O was most of the time of a proton insertion).
+    # Same pairs and distances as ``get_neighbors`` per site; only the order of an O's two W
+    # may differ, and nothing below depends on it (the bisector is symmetric in the two).
+    centres, points, images, _ = structure.get_neighbor_list(
+        bond_max, sites=[all_sites[i] for i in o_indices]
+    )
+    cation_bonds: dict[int, list[tuple[int, np.ndarray]]] = {}
+    frac = structure.frac_coords
+    for c, p, img in zip(centres.tolist(), points.tolist(), images, strict=True):
+        if p in cations:
+            cation_bonds.setdefault(c, []).append((p, frac[p] + img))
     result = []
-    for o_index, site in enumerate(structure):
-        if site.specie.symbol != "O":
-            continue
-        neighbours = [n for n in structure.get_neighbors(site, bond_max) if n.index in cations]
+    for k, o_index in enumerate(o_indices):
+        neighbours = cation_bonds.get(k, [])
         if len(neighbours) != 2:
             continue
+        site = all_sites[o_index]
         o_cart = site.coords
-        bonds = [n.coords - o_cart for n in neighbours]
+        bonds = [lattice.get_cartesian_coords(f) - o_cart for _, f in neighbours]
         units = [b / np.linalg.norm(b) for b in bonds]
         angle = float(np.degrees(np.arccos(np.clip(units[0] @ units[1], -1, 1))))
         outward = -(units[0] + units[1])
@@ -360,7 +373,7 @@ def bridging_oxygens(
         result.append(
             BridgingOxygen(
                 o_index=o_index,
-                w_indices=(int(neighbours[0].index), int(neighbours[1].index)),
+                w_indices=(int(neighbours[0][0]), int(neighbours[1][0])),
                 w_o_w_angle=angle,
                 h_cart_coords=tuple(float(x) for x in h_cart),
                 cavity_index=int(np.argmin(dists)),

@@ -109,12 +109,16 @@ def write_inputs(
         POTCARs requested but not available.
     """
     from polaronflow.fileio import staged_directory
+    from polaronflow.workflows.sets import shared_structure_work
 
     if potcar_spec is None:
         potcar_spec = not potcar_available()
     rows: list[PlanRow] = []
     entries: list[dict[str, Any]] = []
-    with staged_directory(out, overwrite=force) as stage:
+    # The ramp steps and static of a system share one start structure (as do the pristine
+    # supercell's relax and static): its POSCAR and default moments are built once. Nothing
+    # here changes a structure or a written input set, as shared_structure_work requires.
+    with staged_directory(out, overwrite=force) as stage, shared_structure_work():
         for p in plan:
             folder: str | None = None
             mesh: str | None = None

@@ -13,10 +13,13 @@ mesh, |a_i| ≈ 14.6–15.4 Å) and Γ 4×4×4 for the 32-atom cell (|a_i| ≈ 7
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import copy
 import functools
 import itertools
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -119,6 +122,47 @@ def is_molecule(structure: Structure) -> bool:
 def species_blocks(structure: Structure) -> list[str]:
     """Element symbols in POSCAR order (one per block of consecutive equal species)."""
     return [sym for sym, _ in itertools.groupby(site.specie.symbol for site in structure)]
+
+
+#: Per-structure work shared by the input sets made inside :func:`shared_structure_work`.
+_SHARED_WORK: contextvars.ContextVar[dict[Any, tuple[Any, Any]] | None] = contextvars.ContextVar(
+    "polaronflow_shared_structure_work", default=None
+)
+
+
+@contextlib.contextmanager
+def shared_structure_work() -> Iterator[None]:
+    """Share, inside the block, what input sets compute from the same ``Structure`` object.
+
+    The default-``magmom`` copy, the POSCAR and the species blocks depend only on the
+    structure, so the U-ramp steps and the static of one system (one start structure) build
+    them once instead of once per job. Entries are keyed by object identity (each holds a
+    reference to its structure, so an id cannot be reused inside the block); the cache is
+    dropped when the block ends.
+
+    Only for callers that, inside the block, change neither a structure they pass nor the
+    POSCAR of an input set they get back (the dry run writes the files and discards them).
+    """
+    token = _SHARED_WORK.set({})
+    try:
+        yield
+    finally:
+        _SHARED_WORK.reset(token)
+
+
+def _shared(key: Any, owner: object, build: Callable[[], Any]) -> Any:
+    """``build()``, or its result for the same ``owner`` object (a structure or a POSCAR)
+    inside :func:`shared_structure_work`."""
+    cache = _SHARED_WORK.get()
+    if cache is None:
+        return build()
+    full_key = (key, id(owner))
+    hit = cache.get(full_key)
+    if hit is not None and hit[0] is owner:
+        return hit[1]
+    value = build()
+    cache[full_key] = (owner, value)
+    return value
 
 
 def _potcar_map(params: dict[str, Any]) -> dict[str, str]:
@@ -237,7 +281,7 @@ class ScanUSetGenerator(VaspInputGenerator):
         hub = self._params["hubbard"]
         u_map = dict(hub["U"]) if self.hubbard_u is None else dict(self.hubbard_u)
         structure = self.structure
-        blocks = species_blocks(structure) if structure is not None else []
+        blocks = self._per_structure("blocks", species_blocks) if structure is not None else []
         if not any(el in u_map for el in blocks):
             # No U element (MgO, Mg, O2): no LDAU tag at all, not even LDAU = .FALSE.
             return {k: None for k in ("LDAU", "LDAUTYPE", "LDAUL", "LDAUU", "LDAUJ")}
@@ -280,17 +324,26 @@ class ScanUSetGenerator(VaspInputGenerator):
         the number of atoms) and the input set asks for the POSCAR twice; for a 256-atom cell
         with the polaron bookkeeping properties (``magmom`` — already in the INCAR —
         ``dopant``, ``polaron_seed``) that made most of the time of a dry run. The POSCAR is
-        built once per structure.
+        built once per :meth:`get_input_set` call (once per structure inside
+        :func:`shared_structure_work`).
         """
-        s = self.structure
-        if s is None:
+        if self.structure is None:
             raise WorkflowError("no structure is associated with the input set")
-        cached = getattr(self, "_poscar_cache", None)
-        if cached is not None and cached[0] is s:
-            return cached[1]
-        poscar = _lean_poscar(s)
-        self._poscar_cache = (s, poscar)
-        return poscar
+        return self._per_structure("poscar", _lean_poscar)
+
+    def _per_structure(self, kind: str, build: Callable[[Structure], Any]) -> Any:
+        """``build(self.structure)``, computed once per :meth:`get_input_set` call (and once
+        per structure inside :func:`shared_structure_work`)."""
+        s = self.structure
+        call_cache = getattr(self, "_call_cache", None)
+        if call_cache is None:  # outside get_input_set: the structure may change between uses
+            return _shared(kind, s, lambda: build(s))
+        hit = call_cache.get(kind)
+        if hit is not None and hit[0] is s:
+            return hit[1]
+        value = _shared(kind, s, lambda: build(s))
+        call_cache[kind] = (s, value)
+        return value
 
     def get_input_set(
         self,
@@ -316,8 +369,20 @@ class ScanUSetGenerator(VaspInputGenerator):
             INCAR, KPOINTS, POSCAR and POTCAR (or its spec).
         """
         if structure is not None:
-            structure = with_default_magmom(structure, self._params["default_magmom"])
-        return super().get_input_set(structure, prev_dir=prev_dir, potcar_spec=potcar_spec)
+            defaults = self._params["default_magmom"]
+            given = structure
+            structure = _shared(
+                ("magmom", repr(sorted(defaults.items()))),
+                given,
+                lambda: with_default_magmom(given, defaults),
+            )
+        # The structure is fixed while the input set is made: its POSCAR and species blocks
+        # (asked for several times) are computed once.
+        self._call_cache: dict[str, tuple[Any, Any]] | None = {}
+        try:
+            return super().get_input_set(structure, prev_dir=prev_dir, potcar_spec=potcar_spec)
+        finally:
+            self._call_cache = None
 
 
 class _LeanPoscar(Poscar):
@@ -333,6 +398,21 @@ class _LeanPoscar(Poscar):
     def selective_dynamics(self, value) -> None:
         self._selective_dynamics = value
         self.structure.add_site_property("selective_dynamics", value)
+
+    def get_str(
+        self, direct: bool = True, vasp4_compatible: bool = False, significant_figures: int = 16
+    ) -> str:
+        """The POSCAR text; formatted once inside :func:`shared_structure_work` (where this
+        POSCAR is shared by the input sets of one structure and not changed)."""
+        return _shared(
+            ("poscar-text", direct, vasp4_compatible, significant_figures),
+            self,
+            lambda: super(_LeanPoscar, self).get_str(
+                direct=direct,
+                vasp4_compatible=vasp4_compatible,
+                significant_figures=significant_figures,
+            ),
+        )
 
 
 def _lean_poscar(structure: Structure) -> Poscar:
