@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ("bench_emulator_scale.py", "bench_analyze.py")
+SCRIPTS = ("bench_emulator_scale.py", "bench_analyze.py", "bench_workflows.py")
 
 
 def main() -> int:
