@@ -208,3 +208,30 @@ def test_console_script_exits_normally_while_another_thread_runs(tmp_path, monke
     with pytest.raises(SystemExit) as exc:
         cli.run()
     assert exc.value.code == 0
+
+
+@pytest.mark.parametrize(
+    ("flags", "checked", "reseed", "analysis"),
+    [
+        ([], True, False, True),
+        (["--no-polaron-check", "--no-analysis"], False, False, False),
+        (["--reseed"], True, True, True),
+    ],
+)
+def test_submit_check_and_analysis_flags(tmp_path, flags, checked, reseed, analysis):
+    import json
+
+    from polaronflow.workflows.submit import embedded_launchpad
+
+    project = tmp_path / "p"
+    from polaronflow.cli import main
+
+    code = main(["submit", "--project-dir", str(project), *_SMALL, *flags])
+    assert code == 0
+    with embedded_launchpad(project, timeout=30) as lp:
+        fws = {fw["name"]: fw for fw in lp.fireworks.find({}, {"name": 1, "spec": 1})}
+    assert ("campaign-analysis" in fws) is analysis
+    spec = json.dumps(fws["mg-ramp-u5"]["spec"], default=str)
+    assert ("PolaronCheckedVaspMaker" in spec) is checked
+    if checked:
+        assert f'"reseed_on_delocalisation": {str(reseed).lower()}' in spec

@@ -102,7 +102,14 @@ def _options(**kw: Any):
         opts["ions"] = list(kw["ion"])
     if kw["polarons"]:
         opts["polarons"] = list(kw["polarons"])
-    for key in ("potcar_spec", "walltime", "vasp_cmd"):
+    for key in (
+        "potcar_spec",
+        "walltime",
+        "vasp_cmd",
+        "polaron_check",
+        "reseed_on_delocalisation",
+        "analysis",
+    ):
         if kw.get(key) is not None:
             opts[key] = kw[key]
     return make_options(**opts)
@@ -215,6 +222,23 @@ def submit(
     ),
     walltime: int = typer.Option(None, "--walltime", help="Job wall time in s (custodian)."),
     vasp_cmd: str = typer.Option(None, "--vasp-cmd", help="VASP command for custodian."),
+    polaron_check: bool = typer.Option(
+        True,
+        "--polaron-check/--no-polaron-check",
+        help="Check after every ramp step and static that the electrons stayed localised; "
+        "stop that ramp (with the reason) when they did not.",
+    ),
+    reseed_on_delocalisation: bool = typer.Option(
+        False,
+        "--reseed",
+        help="Retry a delocalised ramp step once from the original polaron seeds before "
+        "stopping the ramp.",
+    ),
+    analysis: bool = typer.Option(
+        True,
+        "--analysis/--no-analysis",
+        help="End the campaign with the job that stores the analysis report in the JobStore.",
+    ),
     local: bool = typer.Option(False, "--local", help="Run here with jobflow's run_locally."),
     root_dir: Path = typer.Option(None, "--root-dir", help="Run folders for --local."),
     config: Path = typer.Option(None, "--config", help="polaronflow settings YAML."),
