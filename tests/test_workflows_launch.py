@@ -19,8 +19,11 @@ def _add(a: int, b: int) -> int:
 
 
 @job
-def _die() -> None:
-    os._exit(3)  # a worker killed mid-job (out of memory, node lost, ...)
+def _die_once(marker: str) -> int:
+    if not Path(marker).exists():
+        Path(marker).write_text("died once")
+        os._exit(3)  # a worker killed mid-job (out of memory, node lost, ...)
+    return 42
 
 
 def test_two_workers_run_a_campaign_with_dynamic_jobs_once_each(tmp_path, mock_vasp):
@@ -65,20 +68,51 @@ def test_two_workers_run_a_campaign_with_dynamic_jobs_once_each(tmp_path, mock_v
     assert len(keys) == len(set(keys)) == len(fws)
 
 
-def test_a_dead_worker_is_reported_and_the_rest_is_saved(tmp_path):
+def test_a_dead_worker_is_reported_saved_and_its_job_rerun_on_request(tmp_path):
     from polaronflow.settings import load_settings
     from polaronflow.workflows.launch import LaunchError, launch_embedded
     from polaronflow.workflows.submit import embedded_launchpad, submit_flow
 
     project = tmp_path / "project"
-    ok, dead = _add(1, 2), _die()
+    ok, dead = _add(1, 2), _die_once(str(tmp_path / "marker"))
     ok.name, dead.name = "ok", "dead"
     submit_flow(Flow([ok, dead]), load_settings(project_dir=project))
     with pytest.raises(LaunchError, match="exit code 3"):
         launch_embedded(project, workers=2)
+
+    def states() -> dict[str, str]:
+        with embedded_launchpad(project, timeout=30) as lp:
+            return {f["name"]: f["state"] for f in lp.fireworks.find({}, {"name": 1, "state": 1})}
+
+    assert states() == {"ok": "COMPLETED", "dead": "RUNNING"}
+    # a new launch lists the lost launch and leaves it alone ...
+    again = launch_embedded(project, workers=1)
+    dead_id = next(r.fw_id for r in again.records if r.name == "dead")
+    assert again.left_running == [dead_id] and again.rerun == []
+    assert states()["dead"] == "RUNNING"
+    # ... or runs it again when asked
+    rerun = launch_embedded(project, workers=1, rerun_running=True)
+    assert rerun.rerun == [dead_id] and rerun.left_running == []
+    assert states() == {"ok": "COMPLETED", "dead": "COMPLETED"}
+
+
+def test_an_interrupted_launch_saves_what_finished(tmp_path):
+    from polaronflow.settings import load_settings
+    from polaronflow.workflows.launch import LaunchError, launch_embedded
+    from polaronflow.workflows.submit import embedded_launchpad, submit_flow
+
+    project = tmp_path / "project"
+    first = _add(1, 2)
+    first.name = "first"
+    submit_flow(Flow([first]), load_settings(project_dir=project))
+
+    def ctrl_c(done: int, total: int, name: str) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(LaunchError, match="interrupted"):
+        launch_embedded(project, workers=2, progress=ctrl_c)
     with embedded_launchpad(project, timeout=30) as lp:
-        states = {fw["name"]: fw["state"] for fw in lp.fireworks.find({}, {"name": 1, "state": 1})}
-    assert states == {"ok": "COMPLETED", "dead": "RUNNING"}
+        assert lp.fireworks.find_one({"name": "first"})["state"] == "COMPLETED"
 
 
 @pytest.mark.parametrize("workers", [0, -1])

@@ -24,6 +24,11 @@ def launch(
     sleep: float = typer.Option(
         0.5, "--sleep", help="Seconds between looks for new work while other jobs run."
     ),
+    rerun_running: bool = typer.Option(
+        False,
+        "--rerun-running",
+        help="Run again the jobs an earlier, unfinished launch left RUNNING (lost launches).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Run every job that can run on the embedded LaunchPad (FireWorks rockets, N workers).
@@ -52,6 +57,7 @@ def launch(
         sleep=sleep,
         progress=progress,
         lock_timeout=settings.lock_timeout,
+        rerun_running=rerun_running,
     )
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
@@ -64,5 +70,12 @@ def launch(
         for r in result.records:
             if r.state == "FIZZLED":
                 typer.echo(f"FIZZLED: {r.name} (fw_id {r.fw_id}) in {r.launch_dir}")
+        if result.rerun:
+            typer.echo(f"ran again the lost launches of fw_ids {result.rerun}")
+        if result.left_running:
+            typer.echo(
+                f"fw_ids {result.left_running} were left RUNNING by an earlier launch that did "
+                "not finish; --rerun-running runs them again"
+            )
     if any(r.state == "FIZZLED" for r in result.records):
         raise typer.Exit(1)

@@ -75,6 +75,15 @@ class LaunchResult(BaseModel):
     records: list[LaunchRecord] = Field(
         description="Every Firework on the LaunchPad: launched ones in start order, then the rest."
     )
+    rerun: list[int] = Field(
+        default_factory=list,
+        description="FireWorks ids found RUNNING/RESERVED from an earlier launch and run again.",
+    )
+    left_running: list[int] = Field(
+        default_factory=list,
+        description="FireWorks ids found RUNNING/RESERVED from an earlier launch and left so "
+        "(lost launches; ``rerun_running`` runs them again).",
+    )
 
     def counts(self) -> dict[str, int]:
         """Number of Fireworks per state."""
@@ -148,6 +157,7 @@ def _worker(
     sleep: float,
     strm_lvl: str,
     stop: Any,
+    lost: list[int],
 ) -> None:
     """A worker process: FireWorks' rapidfire on the shared LaunchPad until no work is left."""
     from fireworks import FWorker
@@ -175,9 +185,12 @@ def _worker(
             strm_lvl=strm_lvl,
         )
         # A job running in another worker may still add work (dynamic Flows such as the k-point
-        # loop): go on until nothing is ready, reserved or running, or the launcher says stop.
-        if stop.is_set() or not lp.get_fw_ids({"state": {"$in": _ACTIVE}}, limit=1):
+        # loop): go on until nothing is ready, reserved or running (launches lost before this
+        # launch started do not count), or the launcher says stop.
+        active = {"state": {"$in": _ACTIVE}, "fw_id": {"$nin": lost}}
+        if stop.is_set() or not lp.get_fw_ids(active, limit=1):
             return
+        time.sleep(sleep)
 
 
 def _records(lp: LaunchPad) -> list[LaunchRecord]:
@@ -222,6 +235,7 @@ def launch_embedded(
     progress: Callable[[int, int, str], None] | None = None,
     lock_timeout: float | None = None,
     strm_lvl: str = "ERROR",
+    rerun_running: bool = False,
 ) -> LaunchResult:
     """Run every job of the embedded LaunchPad that can run, with ``workers`` processes.
 
@@ -245,6 +259,11 @@ def launch_embedded(
         Seconds to wait for the project's lock; default ``settings.lock_timeout``.
     strm_lvl
         FireWorks' log level on the screen.
+    rerun_running
+        Reset Fireworks left RUNNING or RESERVED by an earlier launch that did not finish (a
+        dead worker, Ctrl-C, a reboot) to run again. Nothing else runs jobs on the embedded
+        store while this holds its lock, so such launches are lost; without this flag they are
+        only listed (``LaunchResult.left_running``).
 
     Returns
     -------
@@ -259,7 +278,9 @@ def launch_embedded(
         The project is locked by another process, its LaunchPad file is unreadable, or this
         platform cannot fork.
     LaunchError
-        A worker process died (the LaunchPad is still saved: its job shows as RUNNING).
+        A worker process died, or the launch was interrupted (Ctrl-C). The LaunchPad is still
+        saved with every job that finished; the jobs that were running show as RUNNING
+        (``rerun_running`` runs them again).
     """
     from fireworks import FWorker
 
@@ -287,6 +308,10 @@ def launch_embedded(
     with embedded_launchpad(project, lock_timeout) as lp:
         # the project's JobStore exists before the workers open it side by side
         embedded_jobstore(project).connect()
+        stale = sorted(lp.get_fw_ids({"state": {"$in": ["RUNNING", "RESERVED"]}}))
+        if rerun_running:
+            for fw_id in stale:
+                lp.rerun_fw(fw_id)
         lock = threading.RLock()
         undo = _serialise(lp, lock)
         server_cls = type("_LaunchPadServer", (BaseManager,), {})
@@ -301,7 +326,16 @@ def launch_embedded(
             procs.append(
                 ctx.Process(
                     target=_worker,
-                    args=(server.address, authkey, spec, str(folder), sleep, strm_lvl, stop_all),
+                    args=(
+                        server.address,
+                        authkey,
+                        spec,
+                        str(folder),
+                        sleep,
+                        strm_lvl,
+                        stop_all,
+                        [] if rerun_running else stale,
+                    ),
                     name=f"polaronflow-worker-{i}",
                 )
             )
@@ -314,26 +348,40 @@ def launch_embedded(
         thread = threading.Thread(target=_serve, args=(server, stop), daemon=True)
         thread.start()
         died: dict[str, int] = {}
+        interrupted = False
         try:
             _watch(lp, lock, procs, progress, stop_all, died)
+        except KeyboardInterrupt:
+            # Save what finished: workers that got the signal too die (their jobs stay
+            # RUNNING); the others finish the jobs they are running, then stop.
+            interrupted = True
+            stop_all.set()
         finally:
             for p in procs:
                 p.join()
             _stop_server(server, stop, thread, authkey)
             undo()
         records = _records(lp)
+    if interrupted:
+        raise LaunchError(
+            f"interrupted; the LaunchPad in {project} was saved with every finished job; jobs "
+            "that were running show as RUNNING: run `polaronflow launch --rerun-running`"
+        )
     if died:
         raise LaunchError(
             "worker process(es) "
             + ", ".join(f"{name} (exit code {code})" for name, code in died.items())
-            + " died; the launches they held stay RUNNING "
-            f"(see `polaronflow status`); the LaunchPad in {project} was saved"
+            + " died; the launches they held stay RUNNING (see `polaronflow status`; "
+            f"`polaronflow launch --rerun-running` runs them again); the LaunchPad in {project} "
+            "was saved"
         )
     return LaunchResult(
         workers=workers,
         launch_dir=str(folder),
         seconds=time.monotonic() - start,
         records=records,
+        rerun=stale if rerun_running else [],
+        left_running=[] if rerun_running else stale,
     )
 
 
