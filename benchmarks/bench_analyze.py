@@ -39,6 +39,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _results import cpu_name, record_section
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
 START, END = "<!-- bench_analyze:start -->", "<!-- bench_analyze:end -->"
@@ -171,14 +173,7 @@ def run(workdir: Path, repeat: int, pmg_repeat: int) -> list[dict]:
 
 
 def _machine() -> str:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     try:
         import isal  # noqa: F401
 
@@ -242,15 +237,7 @@ def render(rows: list[dict]) -> str:
 
 def record(section: str) -> None:
     """Replace this benchmark's section of RESULTS.md (other sections are left alone)."""
-    text = RESULTS.read_text() if RESULTS.is_file() else "# Recorded benchmark results\n\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        tail = rest.split(END, 1)[1].lstrip("\n")
-        text = head + section + ("\n" + tail if tail else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(text)
-    print(f"recorded in {RESULTS}")
+    record_section(START, END, section)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _results import cpu_name, record_section
+
 HERE = Path(__file__).resolve().parent
 START, END = "<!-- bench_emulator_scale:start -->", "<!-- bench_emulator_scale:end -->"
 
@@ -97,14 +99,7 @@ def main() -> int:
 
 
 def _record(walls, rss, size, outcar, parse, ok_time, ok_mem) -> None:
-    try:
-        cpu = next(
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
-    except (OSError, StopIteration):
-        cpu = platform.processor() or "unknown CPU"
+    cpu = cpu_name()
     load = os.getloadavg()[0]
     lines = [
         START,
@@ -130,16 +125,7 @@ def _record(walls, rss, size, outcar, parse, ok_time, ok_mem) -> None:
             f"{parse[0]:.1f} / {parse[1]:.0f} | parses, no warnings: met |"
         )
     lines.append(END)
-    path = HERE / "RESULTS.md"
-    text = path.read_text() if path.exists() else "# Recorded benchmark results\n"
-    section = "\n".join(lines)
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text)
-    print(f"recorded in {path}")
+    record_section(START, END, "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -35,6 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _results import cpu_name, record_section
+
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 START, END = "<!-- bench_workflows:start -->", "<!-- bench_workflows:end -->"
@@ -115,14 +117,7 @@ def main() -> int:
 
 
 def _record(results: dict, ok_inputs: bool, ok_demo: bool) -> None:
-    try:
-        cpu = next(
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
-    except (OSError, StopIteration):
-        cpu = platform.processor() or "unknown CPU"
+    cpu = cpu_name()
     inputs, floor, n_folders = results["inputs"]
     med, fmed = statistics.median(inputs), statistics.median(floor)
     lines = [
@@ -158,16 +153,7 @@ def _record(results: dict, ok_inputs: bool, ok_demo: bool) -> None:
             f"{q['plain'][2] / q['frozen'][2]:.1f}x faster frozen |"
         )
     lines.append(END)
-    path = HERE / "RESULTS.md"
-    text = path.read_text() if path.exists() else "# Recorded benchmark results\n"
-    section = "\n".join(lines)
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text)
-    print(f"recorded in {path}")
+    record_section(START, END, "\n".join(lines))
 
 
 if __name__ == "__main__":
