@@ -19,6 +19,14 @@ def _add(a: int, b: int) -> int:
 
 
 @job
+def _slow_add(a: int, b: int) -> int:
+    import time
+
+    time.sleep(1.5)
+    return a + b
+
+
+@job
 def _die_once(marker: str) -> int:
     if not Path(marker).exists():
         Path(marker).write_text("died once")
@@ -147,3 +155,27 @@ def test_launch_cli_runs_the_embedded_jobs(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert [r["state"] for r in out["records"]] == ["COMPLETED", "COMPLETED"]
     assert out["workers"] == 2
+
+
+def test_status_reads_the_progress_while_a_launch_holds_the_lock(tmp_path):
+    from polaronflow.settings import load_settings
+    from polaronflow.workflows.launch import launch_embedded
+    from polaronflow.workflows.status import campaign_status
+    from polaronflow.workflows.submit import submit_flow
+
+    project = tmp_path / "project"
+    settings = load_settings(project_dir=project, lock_timeout=1)
+    first = _add(1, 2)
+    second = _slow_add(first.output, 3)
+    first.name, second.name = "first", "second"
+    submit_flow(Flow([first, second]), settings)
+    seen: list[dict[str, str]] = []
+
+    def look(done: int, total: int, name: str) -> None:
+        # the launch holds the project's lock now; status reads the last save without it
+        status = campaign_status(settings)
+        seen.append({fw.name: fw.state for wf in status.workflows for fw in wf.fireworks})
+
+    launch_embedded(project, workers=1, progress=look)
+    assert seen[0]["first"] == "COMPLETED" and seen[0]["second"] in ("READY", "RUNNING")
+    assert seen[-1] == {"first": "COMPLETED", "second": "COMPLETED"}

@@ -386,26 +386,30 @@ def launch_embedded(
 
 
 def _watch(lp, lock, procs, progress, stop_all, died: dict[str, int]) -> None:
-    """Wait for the workers; report finished Fireworks; stop the others when a worker dies."""
+    """Wait for the workers; report finished Fireworks and save the LaunchPad as they finish
+    (``polaronflow status`` reads those saves); stop the others when a worker dies."""
     seen: set[int] = set()
+    checkpoint = getattr(lp, "polaronflow_checkpoint", None)
     while True:
         alive = [p for p in procs if p.is_alive()]
         for p in procs:
             if not p.is_alive() and p.exitcode not in (0, None) and p.name not in died:
                 died[p.name] = p.exitcode
                 stop_all.set()  # the others finish the jobs ready now, then stop
-        if progress is not None:
-            with lock:
-                total = lp.fireworks.count_documents({})
-                done = list(
-                    lp.fireworks.find(
-                        {"state": {"$in": ["COMPLETED", "FIZZLED"]}}, {"fw_id": 1, "name": 1}
-                    )
+        with lock:
+            total = lp.fireworks.count_documents({})
+            done = list(
+                lp.fireworks.find(
+                    {"state": {"$in": ["COMPLETED", "FIZZLED"]}}, {"fw_id": 1, "name": 1}
                 )
-            for fw in sorted(done, key=lambda d: d["fw_id"]):
-                if fw["fw_id"] not in seen:
-                    seen.add(fw["fw_id"])
-                    progress(len(seen), total, fw.get("name", ""))
+            )
+            new = sorted((d for d in done if d["fw_id"] not in seen), key=lambda d: d["fw_id"])
+            if new and checkpoint is not None:
+                checkpoint()
+        for fw in new:
+            seen.add(fw["fw_id"])
+            if progress is not None:
+                progress(len(seen), total, fw.get("name", ""))
         if not alive:
             return
         time.sleep(0.25)

@@ -229,7 +229,7 @@ def campaign_status(settings: PolaronflowSettings | None = None) -> CampaignStat
     where = (
         str(s.project_dir / LAUNCHPAD_FILE) if s.launchpad_file is None else str(s.launchpad_file)
     )
-    with open_launchpad(s) as lp:
+    with open_launchpad(s, read_only=True) as lp:
         try:
             return launchpad_status(lp, where)
         except Exception as exc:

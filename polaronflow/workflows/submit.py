@@ -96,12 +96,17 @@ def _env(name: str, value: str) -> Iterator[None]:
 
 @contextlib.contextmanager
 def embedded_launchpad(
-    project_dir: str | Path | None = None, timeout: float | None = None
+    project_dir: str | Path | None = None,
+    timeout: float | None = None,
+    read_only: bool = False,
 ) -> Iterator[LaunchPad]:
     """Open the embedded LaunchPad under its file lock; save it atomically on success.
 
     Use it for everything that touches the embedded store (adding workflows, ``rapidfire``,
-    queries); nothing is saved if the block raises.
+    queries); nothing is saved if the block raises. The LaunchPad it yields has a
+    ``polaronflow_checkpoint()`` function that saves the store as it is now (atomically, while
+    the lock is held): long blocks such as ``polaronflow launch`` call it as jobs finish, so
+    read-only readers see the progress.
 
     Parameters
     ----------
@@ -109,6 +114,10 @@ def embedded_launchpad(
         The project folder; default ``settings.project_dir``.
     timeout
         Seconds to wait for the lock; default ``settings.lock_timeout``.
+    read_only
+        Read the last saved state without taking the lock (for ``polaronflow status`` while a
+        launch holds it): every save is an atomic rename, so the file read is always whole.
+        Nothing is created or saved; a project without a LaunchPad file reads as empty.
 
     Yields
     ------
@@ -120,19 +129,22 @@ def embedded_launchpad(
     ConfigError
         The lock cannot be taken in time, or the LaunchPad file is unreadable.
     """
-    import bson.json_util
-    from filelock import FileLock, Timeout
-
     if project_dir is None or timeout is None:
         s = _settings(None)
         project_dir = s.project_dir if project_dir is None else project_dir
         timeout = s.lock_timeout if timeout is None else timeout
     project = Path(project_dir).expanduser()
+    db_file = project / LAUNCHPAD_FILE
+    if read_only:
+        with _read_only_launchpad(db_file) as lp:
+            yield lp
+        return
+    from filelock import FileLock, Timeout
+
     try:
         project.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"cannot create project folder {project}: {exc.strerror}") from exc
-    db_file = project / LAUNCHPAD_FILE
     lock = FileLock(str(project / LOCK_FILE), timeout=timeout)
     try:
         lock.acquire()
@@ -144,16 +156,46 @@ def embedded_launchpad(
     try:
         if not db_file.exists():
             write_text_atomic(db_file, "{}")
-        try:
-            bson.json_util.loads(db_file.read_text(encoding="utf-8") or "{}")
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"embedded LaunchPad file {db_file} cannot be read: {exc}") from exc
+        _check_readable(db_file)
         store = _open_server_store(db_file)
         lp = _launchpad_on(store)
+
+        def checkpoint() -> None:
+            import bson.json_util
+
+            write_text_atomic(db_file, bson.json_util.dumps(store.to_dict()))
+
+        lp.polaronflow_checkpoint = checkpoint
         yield lp
-        write_text_atomic(db_file, bson.json_util.dumps(store.to_dict()))
+        checkpoint()
     finally:
         lock.release()
+
+
+def _check_readable(db_file: Path) -> None:
+    import bson.json_util
+
+    try:
+        bson.json_util.loads(db_file.read_text(encoding="utf-8") or "{}")
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"embedded LaunchPad file {db_file} cannot be read: {exc}") from exc
+
+
+@contextlib.contextmanager
+def _read_only_launchpad(db_file: Path) -> Iterator[LaunchPad]:
+    import tempfile
+
+    if db_file.parent.exists() and not db_file.parent.is_dir():
+        raise ConfigError(f"project folder {db_file.parent} is not a folder")
+    with tempfile.TemporaryDirectory(prefix="polaronflow-lp-") as tmp:
+        source = db_file
+        if not db_file.is_file():
+            source = Path(tmp) / LAUNCHPAD_FILE
+            source.write_text("{}", encoding="utf-8")
+        _check_readable(source)
+        lp = _launchpad_on(_open_server_store(source), initialise=False)
+        lp.polaronflow_checkpoint = None  # nothing is ever saved
+        yield lp
 
 
 def _open_server_store(db_file: Path):
@@ -170,7 +212,7 @@ def _open_server_store(db_file: Path):
     return store
 
 
-def _launchpad_on(store) -> LaunchPad:
+def _launchpad_on(store, initialise: bool = True) -> LaunchPad:
     import fireworks.core.launchpad as lp_module
     import mongomock
     import mongomock.gridfs
@@ -185,7 +227,7 @@ def _launchpad_on(store) -> LaunchPad:
     # our store works whichever class that was.
     with mock.patch.object(lp_module, "MongoClient", client):
         lp = LaunchPad(name="fireworks", strm_lvl="ERROR")
-    if lp.fw_id_assigner.find_one({}) is None:
+    if initialise and lp.fw_id_assigner.find_one({}) is None:
         lp.reset("", require_password=False)
     return lp
 
@@ -328,8 +370,12 @@ def _is_db_error(exc: BaseException) -> bool:
 
 
 @contextlib.contextmanager
-def open_launchpad(settings: PolaronflowSettings | None = None) -> Iterator[LaunchPad]:
+def open_launchpad(
+    settings: PolaronflowSettings | None = None, read_only: bool = False
+) -> Iterator[LaunchPad]:
     """The configured LaunchPad: MongoDB from ``settings.launchpad_file`` or the embedded one.
+
+    ``read_only`` opens the embedded store without its lock (see :func:`embedded_launchpad`).
 
     Raises
     ------
@@ -338,7 +384,7 @@ def open_launchpad(settings: PolaronflowSettings | None = None) -> Iterator[Laun
     """
     s = _settings(settings)
     if s.launchpad_file is None:
-        with embedded_launchpad(s.project_dir, s.lock_timeout) as lp:
+        with embedded_launchpad(s.project_dir, s.lock_timeout, read_only=read_only) as lp:
             yield lp
         return
     yield _load_launchpad_file(s.launchpad_file)
