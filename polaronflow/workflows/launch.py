@@ -30,6 +30,7 @@ import multiprocessing
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from multiprocessing.managers import BaseManager
 from pathlib import Path
@@ -87,10 +88,7 @@ class LaunchResult(BaseModel):
 
     def counts(self) -> dict[str, int]:
         """Number of Fireworks per state."""
-        out: dict[str, int] = {}
-        for r in self.records:
-            out[r.state] = out.get(r.state, 0) + 1
-        return dict(sorted(out.items()))
+        return dict(sorted(Counter(r.state for r in self.records).items()))
 
 
 def _serialise(lp: LaunchPad, lock: threading.RLock) -> Callable[[], None]:
@@ -273,7 +271,7 @@ def launch_embedded(
     Raises
     ------
     InputError
-        ``workers`` < 1 or ``sleep`` < 0.
+        ``workers`` < 1 or ``sleep`` <= 0.
     ConfigError
         The project is locked by another process, its LaunchPad file is unreadable, or this
         platform cannot fork.
@@ -309,9 +307,9 @@ def launch_embedded(
         # the project's JobStore exists before the workers open it side by side
         embedded_jobstore(project).connect()
         stale = sorted(lp.get_fw_ids({"state": {"$in": ["RUNNING", "RESERVED"]}}))
-        if rerun_running:
-            for fw_id in stale:
-                lp.rerun_fw(fw_id)
+        rerun, lost = (stale, []) if rerun_running else ([], stale)
+        for fw_id in rerun:
+            lp.rerun_fw(fw_id)
         lock = threading.RLock()
         undo = _serialise(lp, lock)
         server_cls = type("_LaunchPadServer", (BaseManager,), {})
@@ -334,7 +332,7 @@ def launch_embedded(
                         sleep,
                         strm_lvl,
                         stop_all,
-                        [] if rerun_running else stale,
+                        lost,
                     ),
                     name=f"polaronflow-worker-{i}",
                 )
@@ -380,8 +378,8 @@ def launch_embedded(
         launch_dir=str(folder),
         seconds=time.monotonic() - start,
         records=records,
-        rerun=stale if rerun_running else [],
-        left_running=[] if rerun_running else stale,
+        rerun=rerun,
+        left_running=lost,
     )
 
 

@@ -324,26 +324,18 @@ class ScanUSetGenerator(VaspInputGenerator):
         the number of atoms) and the input set asks for the POSCAR twice; for a 256-atom cell
         with the polaron bookkeeping properties (``magmom`` — already in the INCAR —
         ``dopant``, ``polaron_seed``) that made most of the time of a dry run. The POSCAR is
-        built once per :meth:`get_input_set` call (once per structure inside
-        :func:`shared_structure_work`).
+        built once per :meth:`get_input_set` call, and once per structure inside a caller's
+        :func:`shared_structure_work`.
         """
         if self.structure is None:
             raise WorkflowError("no structure is associated with the input set")
         return self._per_structure("poscar", _lean_poscar)
 
     def _per_structure(self, kind: str, build: Callable[[Structure], Any]) -> Any:
-        """``build(self.structure)``, computed once per :meth:`get_input_set` call (and once
-        per structure inside :func:`shared_structure_work`)."""
+        """``build(self.structure)``, computed once per structure inside
+        :func:`shared_structure_work` (which every :meth:`get_input_set` call opens)."""
         s = self.structure
-        call_cache = getattr(self, "_call_cache", None)
-        if call_cache is None:  # outside get_input_set: the structure may change between uses
-            return _shared(kind, s, lambda: build(s))
-        hit = call_cache.get(kind)
-        if hit is not None and hit[0] is s:
-            return hit[1]
-        value = _shared(kind, s, lambda: build(s))
-        call_cache[kind] = (s, value)
-        return value
+        return _shared(kind, s, lambda: build(s))
 
     def get_input_set(
         self,
@@ -368,6 +360,11 @@ class ScanUSetGenerator(VaspInputGenerator):
         pymatgen.io.vasp.VaspInput
             INCAR, KPOINTS, POSCAR and POTCAR (or its spec).
         """
+        if _SHARED_WORK.get() is None:
+            # The structure is fixed while one input set is made: its POSCAR and species
+            # blocks (asked for several times) are computed once per call.
+            with shared_structure_work():
+                return self.get_input_set(structure, prev_dir=prev_dir, potcar_spec=potcar_spec)
         if structure is not None:
             defaults = self._params["default_magmom"]
             given = structure
@@ -376,13 +373,7 @@ class ScanUSetGenerator(VaspInputGenerator):
                 given,
                 lambda: with_default_magmom(given, defaults),
             )
-        # The structure is fixed while the input set is made: its POSCAR and species blocks
-        # (asked for several times) are computed once.
-        self._call_cache: dict[str, tuple[Any, Any]] | None = {}
-        try:
-            return super().get_input_set(structure, prev_dir=prev_dir, potcar_spec=potcar_spec)
-        finally:
-            self._call_cache = None
+        return super().get_input_set(structure, prev_dir=prev_dir, potcar_spec=potcar_spec)
 
 
 class _LeanPoscar(Poscar):
