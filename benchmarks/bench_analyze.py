@@ -95,7 +95,7 @@ def prepare(workdir: Path) -> tuple[Path, Path]:
     """The plain run folder (written by the emulator if absent) and a gzipped copy."""
     plain, gz = workdir / "plain", workdir / "gz"
     if not (plain / "vasprun.xml").is_file():
-        from polaronflow.testing.emulator import write_large_run
+        from polaronflow.emulator import write_large_run
 
         print(f"writing the 257-atom run with the emulator into {plain} ...", flush=True)
         write_large_run(plain, natoms=257, nbands=1200, nedos=3001, nkpts=4)

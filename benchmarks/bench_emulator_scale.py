@@ -34,7 +34,7 @@ START, END = "<!-- bench_emulator_scale:start -->", "<!-- bench_emulator_scale:e
 
 WRITE = """
 import sys
-from polaronflow.testing.emulator import write_large_run
+from polaronflow.emulator import write_large_run
 write_large_run(sys.argv[1], natoms=257, nbands=1200, nedos=3001, nkpts=4)
 """
 PARSE = """

@@ -7,15 +7,14 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-CORPUS = SHARED / "vasp-corpus"
+#: Real VASP outputs vendored with the project (see tests/data/vasp-corpus/README.md).
+CORPUS = REPO / "tests" / "data" / "vasp-corpus"
 
 
 @pytest.fixture(scope="session")
 def corpus_dir() -> Path:
-    """The real-VASP corpus in ../shared/vasp-corpus; skips when absent."""
-    if not CORPUS.is_dir():
-        pytest.skip(f"VASP corpus not present at {CORPUS}")
+    """The real-VASP corpus vendored in tests/data/vasp-corpus (part of every clone)."""
+    assert CORPUS.is_dir(), f"the vendored VASP corpus is missing at {CORPUS}"
     return CORPUS
 
 

@@ -8,7 +8,7 @@ over); gzipped files are inflated once, dropping those blocks on the fly.  Numer
 parsed by numpy in bulk; a block that does not look as expected is re-parsed with
 ``xml.etree`` (see :mod:`polaronflow.analysis._vasprun`), and a complete vasprun.xml whose
 layout the byte-offset walker does not recognise is read by pymatgen's ``Vasprun`` as a last
-resort.  Results equal pymatgen's (tests/test_analysis_readers_corpus.py).
+resort.  Results equal pymatgen's (tests/analysis/test_readers_corpus.py).
 
 Energies: ``final_energy`` is the free energy TOTEN (``e_fr_energy``) and
 ``final_energy_sigma0`` is energy(sigma->0) (``e_0_energy``, repaired like pymatgen does for

@@ -1,7 +1,7 @@
 """Compute every paper quantity from a finished campaign and put it beside the paper's value.
 
 A finished campaign is a folder of run directories named after the campaign's jobs (the names of
-:mod:`polaronflow.workflows.campaign`; ``polaronflow demo`` and ``polaronflow collect`` write
+:mod:`polaronflow.workflows.campaign.flow`; ``polaronflow demo`` and ``polaronflow collect`` write
 this layout)::
 
     RUNS/

@@ -20,8 +20,8 @@ def collect(
     """Link every finished job's run folder as RUNS/<job name> (for reproduce and analyze)."""
     from polaronflow.errors import ConfigError, InputError
     from polaronflow.settings import load_settings
-    from polaronflow.workflows.collect import collect_runs
-    from polaronflow.workflows.submit import JOBSTORE_DIR, _jobstore
+    from polaronflow.workflows.runtime.collect import collect_runs
+    from polaronflow.workflows.runtime.submit import JOBSTORE_DIR, _jobstore
 
     if runs.exists() and not runs.is_dir():
         raise InputError(f"RUNS {runs} exists and is not a folder")

@@ -43,8 +43,8 @@ def demo(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from polaronflow.analysis.rundata import SYNTHETIC_MARKER
-    from polaronflow.testing.demo import run_demo
-    from polaronflow.testing.scenario import load_scenario
+    from polaronflow.demo import run_demo
+    from polaronflow.emulator.scenario import load_scenario
 
     load_scenario(scenario)  # a bad name fails here, before anything is printed or created
     u_schedule = _validate(ion, supercell, schedule, fault, workers)
@@ -92,7 +92,7 @@ def demo(
 def _validate(ions, supercell, schedule: str, faults, workers: int) -> tuple[float, ...]:
     """Reject bad options before anything is printed or created; returns the U schedule."""
     from polaronflow.errors import InputError
-    from polaronflow.workflows.campaign import make_options, parse_ion
+    from polaronflow.workflows.campaign.flow import make_options, parse_ion
 
     options = make_options(
         ions=list(ions or ["Mg", "2H"]), supercell=tuple(supercell), schedule=schedule

@@ -37,7 +37,7 @@ def launch(
     """
     from polaronflow.errors import ConfigError
     from polaronflow.settings import load_settings
-    from polaronflow.workflows.launch import launch_embedded
+    from polaronflow.workflows.runtime.launch import launch_embedded
 
     settings = load_settings(config, project_dir=project_dir)
     if settings.launchpad_file is not None:

@@ -20,7 +20,7 @@ def status(
 ) -> None:
     """Show every workflow's jobs: state, FireWorks id, launch folder, failure, corrections."""
     from polaronflow.settings import load_settings
-    from polaronflow.workflows.status import campaign_status
+    from polaronflow.workflows.runtime.status import campaign_status
 
     settings = load_settings(config, project_dir=project_dir, launchpad_file=launchpad_file)
     result = campaign_status(settings)

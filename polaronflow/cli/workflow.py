@@ -82,7 +82,7 @@ def _potcars(values: list[str] | None) -> dict[str, str]:
 
 
 def _options(**kw: Any):
-    from polaronflow.workflows.campaign import make_options
+    from polaronflow.workflows.campaign.flow import make_options
 
     opts: dict[str, Any] = {
         "cavity": _cavity(kw["cavity"]),
@@ -169,8 +169,8 @@ def _cyclic_gc_paused() -> Iterator[None]:
 
 
 def _inputs(kw: dict[str, Any], out: Path, potcar_spec, force: bool, as_json: bool) -> None:
-    from polaronflow.workflows.campaign import plan_campaign
-    from polaronflow.workflows.dryrun import write_inputs
+    from polaronflow.workflows.campaign.dryrun import write_inputs
+    from polaronflow.workflows.campaign.flow import plan_campaign
 
     options = _options(**kw)
     rows = write_inputs(plan_campaign(options), out, potcar_spec=potcar_spec, force=force)
@@ -257,8 +257,8 @@ def submit(
     FireWorks ids are printed instead, unless --force.
     """
     from polaronflow.settings import load_settings
-    from polaronflow.workflows.campaign import flow_from_plan, plan_campaign
-    from polaronflow.workflows.submit import (
+    from polaronflow.workflows.campaign.flow import flow_from_plan, plan_campaign
+    from polaronflow.workflows.runtime.submit import (
         campaign_fingerprint,
         check_configuration,
         run_flow_locally,
@@ -348,7 +348,7 @@ def init(
     force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
 ) -> None:
     """Write FireWorks, jobflow, atomate2 and polaronflow config files from the templates."""
-    from polaronflow.workflows.configfiles import write_config_templates
+    from polaronflow.workflows.runtime.configfiles import write_config_templates
 
     if project_dir is None:
         from polaronflow.settings import load_settings

@@ -1,7 +1,6 @@
-"""Testing support: the mock-VASP emulator, its scenarios and the ``mock_vasp`` pytest plugin.
-
-Everything the emulator writes is synthetic and carries
-:data:`polaronflow.analysis.rundata.SYNTHETIC_MARKER`; see ``docs/emulator.md``.
+"""Test support shipped with the package: the ``mock_vasp`` pytest plugin and the reproduction
+checks (``pytest --vasp-runs RUNS``). The emulator itself is :mod:`polaronflow.emulator`; no
+production module imports this package.
 """
 
 from __future__ import annotations

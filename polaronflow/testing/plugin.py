@@ -1,7 +1,7 @@
 """pytest plugin: the ``mock_vasp`` fixture runs atomate2 VASP jobs through the emulator.
 
 Registered through the ``pytest11`` entry point, so any project that installs polaronflow
-gets the fixture (see :mod:`polaronflow.testing.mock` for what it patches)::
+gets the fixture (see :mod:`polaronflow.emulator.mock` for what it patches)::
 
     def test_flow(mock_vasp, tmp_path):
         mock_vasp.scenario = "paper_like"          # default
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import pytest
 
-from polaronflow.testing.mock import MockVasp, install
+from polaronflow.emulator.mock import MockVasp, install
 
 
 @pytest.fixture

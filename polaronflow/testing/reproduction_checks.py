@@ -2,8 +2,9 @@
 
 Every number the paper reports (``polaronflow.analysis.paper.PAPER_VALUES``) is one test; it
 fails when the value computed from the runs is missing or outside its tolerance.  From a clone
-of polaronflow ``pytest --vasp-runs RUNS tests/test_reproduce_vasp_runs.py`` runs them; from an
-installed package ``pytest --vasp-runs RUNS --pyargs polaronflow.testing.reproduction_checks``.
+of polaronflow ``pytest --vasp-runs RUNS tests/testing/test_reproduction_checks.py`` runs them;
+from an installed package
+``pytest --vasp-runs RUNS --pyargs polaronflow.testing.reproduction_checks``.
 Without ``--vasp-runs`` every check is skipped.
 """
 

@@ -1,0 +1,587 @@
+"""The emulator's physics: from job inputs and a scenario to the numbers a VASP run would print.
+
+Nothing here is computed from first principles. The numbers come from the scenario; what the
+emulator adds is *consistency*: polarons sit on the W sites seeded in MAGMOM, the occupied
+polaron level is a band with unit occupation in the polaron's spin channel, the DOS is the
+broadened eigenvalue spectrum, the projections put the in-gap state on the polaron W d
+orbitals with weights equal to its moment, total moments obey NUPDOWN, and energies fall
+monotonically over the ionic steps to the scenario's final energy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from polaronflow.emulator.inputs import JobInputs, _truthy
+from polaronflow.emulator.scenario import DopantPhysics, FaultSpec, ReferencePhysics, Scenario
+from polaronflow.errors import InputError
+
+ORBITALS = ("s", "py", "pz", "px", "dxy", "dyz", "dz2", "dxz", "x2-y2")
+_P = (1, 2, 3)
+_D = (4, 5, 6, 7, 8)
+_T2G = (4, 5, 7)
+#: Typical valence charges (s, p, d) inside the PAW spheres, for the "total charge" table.
+_CHARGES = {
+    "W": (0.45, 6.25, 3.35),
+    "O": (1.75, 4.15, 0.0),
+    "Mg": (2.05, 5.90, 0.0),
+    "H": (0.45, 0.0, 0.0),
+}
+
+
+@dataclass
+class IonicStep:
+    """One ionic step: structure, energies, forces, stress and SCF energies."""
+
+    lattice: np.ndarray
+    frac_coords: np.ndarray
+    energy: float
+    forces: np.ndarray
+    stress: np.ndarray
+    scf_energies: list[float]
+
+
+@dataclass
+class RunModel:
+    """Everything the writers need for one emulated run."""
+
+    system: str
+    kind: str
+    natoms: int
+    nbands: int
+    ispin: int
+    steps: list[IonicStep]
+    #: (nspin, nkpts, nbands)
+    eigenvalues: np.ndarray
+    occupations: np.ndarray
+    #: projection group per (spin, kpt, band) and the (ngroups, natoms, 9) group patterns.
+    groups: np.ndarray
+    patterns: np.ndarray
+    efermi: float
+    site_moments: np.ndarray
+    #: (natoms, 3) s, p, d parts of site moments and charges.
+    moment_orbitals: np.ndarray
+    charges: np.ndarray
+    total_moment: float
+    electronic_converged: bool
+    polaron_sites: list[int] = field(default_factory=list)
+    u_on_w: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def _seed(inputs: JobInputs) -> int:
+    h = hashlib.sha256()
+    h.update(" ".join(inputs.species).encode())
+    h.update(np.round(inputs.frac_coords, 4).tobytes())
+    return int.from_bytes(h.digest()[:4], "little")
+
+
+def _min_image_dist(lattice: np.ndarray, frac: np.ndarray, point: np.ndarray) -> np.ndarray:
+    d = frac - point
+    d -= np.round(d)
+    return np.linalg.norm(d @ lattice, axis=1)
+
+
+def _min_image_vec(lattice: np.ndarray, frac: np.ndarray, point: np.ndarray) -> np.ndarray:
+    d = frac - point
+    d -= np.round(d)
+    return d @ lattice
+
+
+def classify(inputs: JobInputs, scenario: Scenario) -> tuple[str, str, list[str]]:
+    """(kind, system label, dopant elements) of a job: host, doped or reference."""
+    elements = set(inputs.species)
+    if "W" in elements and "O" in elements:
+        dopants = sorted(elements - {"W", "O"})
+        unknown = [d for d in dopants if d not in scenario.dopants]
+        if unknown:
+            raise InputError(
+                f"scenario {scenario.name!r} has no physics for dopant {', '.join(unknown)}; "
+                f"it knows: {', '.join(sorted(scenario.dopants)) or 'none'}"
+            )
+        if not dopants:
+            return "host", "host", []
+        return "doped", "+".join(dopants), dopants
+    from pymatgen.core import Composition
+
+    formula = Composition("".join(inputs.species)).reduced_formula
+    if formula not in scenario.references:
+        raise InputError(
+            f"scenario {scenario.name!r} has no physics for {formula!r}; references it "
+            f"knows: {', '.join(sorted(scenario.references)) or 'none'}"
+        )
+    return "reference", formula, []
+
+
+def default_nbands(nelect: float, natoms: int) -> int:
+    """VASP's default NBANDS (collinear): max((NELECT+2)/2 + max(NIONS/2, 3), 0.6 NELECT)."""
+    return int(max(math.ceil((nelect + 2) / 2) + max(natoms // 2, 3), int(0.6 * nelect)))
+
+
+def _k_dispersion(kpts: np.ndarray) -> np.ndarray:
+    """A non-negative band dispersion factor in [0, 1], zero at Gamma."""
+    return np.sum(1.0 - np.cos(2 * np.pi * kpts), axis=1) / 6.0
+
+
+def _rk(inputs: JobInputs) -> float:
+    lengths = np.linalg.norm(inputs.lattice, axis=1)
+    if inputs.kpoint_style == "Explicit":
+        n = len(inputs.kpoints) ** (1 / 3)
+        return float(n * lengths.mean())
+    return float(min(d * length for d, length in zip(inputs.divisions, lengths, strict=True)))
+
+
+def _target_lattice(inputs: JobInputs, scenario: Scenario, dopants: list[str]) -> np.ndarray:
+    from pymatgen.core import Lattice
+
+    host = scenario.host
+    lat = Lattice(inputs.lattice)
+    if host.cell_32 is None:
+        return inputs.lattice.copy()
+    a0, b0, c0, beta0 = host.cell_32
+    mult = [max(1, round(x / (2 * host.pseudo_cubic))) for x in lat.abc]
+    base = [n * x for n, x in zip(mult, (a0, b0, c0), strict=True)]
+    alpha, beta_in, gamma = lat.angles
+    if any(abs(x / y - 1) > 0.15 for x, y in zip(lat.abc, base, strict=True)):
+        # Not a multiple of the 32-atom cell the scenario describes: keep the input cell and
+        # apply only the doping response.
+        base, beta0 = list(lat.abc), beta_in
+    change = np.zeros(4)
+    for d in dopants:
+        lc = scenario.dopants[d].lattice_change
+        change += np.array([lc.a, lc.b, lc.c, lc.beta])
+    a, b, c = (x * (1 + dc / 100) for x, dc in zip(base, change[:3], strict=True))
+    beta = beta0 * (1 + change[3] / 100)
+    m0 = Lattice.from_parameters(*lat.abc, *lat.angles).matrix
+    rot = np.linalg.solve(m0, inputs.lattice)  # keeps the input orientation
+    return Lattice.from_parameters(a, b, c, alpha, beta, gamma).matrix @ rot
+
+
+@dataclass
+class _Polaron:
+    site: int
+    sign: float
+    moment: float
+    depth: float
+    tails: list[int]
+    oxygens: list[int]
+
+
+def _in_plane_neighbours(inputs: JobInputs, w_sites: np.ndarray, centre: int) -> list[int]:
+    vec = _min_image_vec(inputs.lattice, inputs.frac_coords[w_sites], inputs.frac_coords[centre])
+    dist = np.linalg.norm(vec, axis=1)
+    a_hat = inputs.lattice[0] / np.linalg.norm(inputs.lattice[0])
+    ok = (dist > 0.5) & (dist < 4.4) & (np.abs(vec @ a_hat) < 1.2)
+    order = np.argsort(dist[ok])
+    return [int(i) for i in w_sites[ok][order][:4]]
+
+
+def _oxygen_neighbours(inputs: JobInputs, o_sites: np.ndarray, centre: int) -> list[int]:
+    d = _min_image_dist(inputs.lattice, inputs.frac_coords[o_sites], inputs.frac_coords[centre])
+    order = np.argsort(d)
+    return [int(o_sites[i]) for i in order[:6] if d[i] < 2.5]
+
+
+def _polarons(
+    inputs: JobInputs, scenario: Scenario, dopants: list[str], delocalise_u: float | None
+) -> tuple[list[_Polaron], int, list[str]]:
+    """Polarons formed from the MAGMOM seeds; returns (polarons, free electrons, notes)."""
+    notes: list[str] = []
+    species = np.asarray(inputs.species)
+    w_sites = np.flatnonzero(species == "W")
+    o_sites = np.flatnonzero(species == "O")
+    dop_sites = np.flatnonzero(np.isin(species, dopants))
+    n_el = sum(scenario.dopants[species[i]].electrons for i in dop_sites)
+    if n_el == 0 or inputs.ispin != 2:
+        return [], 0, notes
+    u = inputs.u_on_w
+    thresholds = [scenario.dopants[d].delocalise_below_u for d in dopants]
+    thresholds.append(delocalise_u)
+    if any(t is not None and u < t - 1e-9 for t in thresholds):
+        notes.append(f"polarons delocalised at U = {u:g} eV")
+        return [], n_el, notes
+    magmom = inputs.magmom
+    seeds = [int(i) for i in w_sites if abs(magmom[i]) >= 0.5]
+    seeds.sort(key=lambda i: (-abs(magmom[i]), i))
+    chosen = seeds[:n_el]
+    if len(seeds) > n_el:
+        notes.append(f"{len(seeds)} seeds for {n_el} electrons: extra seeds stay empty")
+    free = n_el - len(chosen)
+    if free:
+        notes.append(f"{free} electron(s) without a seed go to the conduction band")
+    signs = [1.0 if magmom[i] > 0 else -1.0 for i in chosen]
+    nupdown = inputs.incar.get("NUPDOWN")
+    if nupdown is not None and float(nupdown) >= 0:
+        target = float(nupdown) - free
+        for k in range(len(signs) - 1, -1, -1):
+            if sum(signs) > target + 1e-9 and signs[k] > 0:
+                signs[k] = -1.0
+            elif sum(signs) < target - 1e-9 and signs[k] < 0:
+                signs[k] = 1.0
+    out = []
+    for site, sign in zip(chosen, signs, strict=True):
+        d = _min_image_dist(inputs.lattice, inputs.frac_coords[dop_sites], inputs.frac_coords[site])
+        nearest = int(np.argmin(d))
+        phys: DopantPhysics = scenario.dopants[species[dop_sites[nearest]]]
+        shell = 1 + sum(1 for edge in phys.shell_edges if d[nearest] > edge)
+        moment = phys.moments_by_shell[min(shell, len(phys.moments_by_shell)) - 1]
+        moment += phys.moment_u_slope * (u - scenario.host.u_reference)
+        depth = phys.ingap_depth + phys.ingap_shell_step * (shell - 1)
+        depth += phys.ingap_u_slope * (u - scenario.host.u_reference)
+        out.append(
+            _Polaron(
+                site=site,
+                sign=sign,
+                moment=max(moment, 0.0),
+                depth=max(depth, 0.02),
+                tails=_in_plane_neighbours(inputs, w_sites, site),
+                oxygens=_oxygen_neighbours(inputs, o_sites, site),
+            )
+        )
+    return out, free, notes
+
+
+def _energy(inputs: JobInputs, scenario: Scenario, kind: str, system: str) -> float:
+    counts = {el: inputs.species.count(el) for el in set(inputs.species)}
+    u = inputs.u_on_w
+    if kind == "reference":
+        ref = scenario.references[system]
+        from pymatgen.core import Composition
+
+        comp = Composition("".join(inputs.species))
+        n_fu = comp.num_atoms / Composition(system).num_atoms
+        energy = n_fu * ref.energy_per_formula_unit
+        if ref.kmesh is not None:
+            energy += (
+                inputs.natoms * ref.kmesh.amplitude * math.exp(-_rk(inputs) / ref.kmesh.length)
+            )
+        return energy
+    host = scenario.host
+    n_w, n_o = counts.get("W", 0), counts.get("O", 0)
+    energy = n_w * (host.energy_per_formula_unit + host.energy_u_slope * (u - host.u_reference))
+    if n_o != 3 * n_w:
+        o2 = scenario.references.get("O2")
+        mu_o = o2.energy_per_formula_unit / 2 if o2 else -4.9
+        energy += (n_o - 3 * n_w) * mu_o
+    for el, n in counts.items():
+        if el in ("W", "O"):
+            continue
+        d = scenario.dopants[el]
+        energy += n * (d.energy_per_dopant + d.energy_u_slope * (u - host.u_reference))
+    return energy
+
+
+def _patterns(inputs: JobInputs, polarons: list[_Polaron], metal: bool) -> np.ndarray:
+    """(8 + npolarons, natoms, 9) projection patterns: 4 valence, 4 conduction variants."""
+    species = np.asarray(inputs.species)
+    n = inputs.natoms
+    pats = np.zeros((8 + len(polarons), n, 9))
+    rot = [(0.5, 0.3, 0.2), (0.2, 0.5, 0.3), (0.3, 0.2, 0.5), (0.34, 0.33, 0.33)]
+    drot = [
+        (0.3, 0.25, 0.1, 0.25, 0.1),
+        (0.25, 0.3, 0.1, 0.25, 0.1),
+        (0.25, 0.25, 0.1, 0.3, 0.1),
+        (0.2, 0.2, 0.2, 0.2, 0.2),
+    ]
+    elements = sorted(set(inputs.species))
+    for v in range(4):
+        val = np.zeros((n, 9))
+        con = np.zeros((n, 9))
+        for el in elements:
+            mask = species == el
+            cnt = mask.sum()
+            if el == "O":
+                val[np.ix_(mask, _P)] = 0.75 / cnt * np.asarray(rot[v])
+                con[np.ix_(mask, (0,))] = 0.05 / cnt
+                con[np.ix_(mask, _P)] = 0.10 / cnt * np.asarray(rot[(v + 1) % 4])
+            elif el == "W":
+                val[np.ix_(mask, _D)] = 0.20 / cnt * np.asarray(drot[v])
+                con[np.ix_(mask, _D)] = 0.80 / cnt * np.asarray(drot[(v + 2) % 4])
+            else:
+                s_val, p_val = (0.45, 0.45) if metal else (0.04, 0.02)
+                val[np.ix_(mask, (0,))] = s_val / cnt
+                val[np.ix_(mask, _P)] = p_val / cnt * np.asarray(rot[v])
+                con[np.ix_(mask, (0,))] = 0.5 / cnt
+                con[np.ix_(mask, _P)] = 0.3 / cnt * np.asarray(rot[v])
+        for pat in (val, con):
+            # Real projections are never exactly zero; a floor keeps every PDOS channel alive.
+            pat += 2e-4 / max(n / 8, 1)
+            total = pat.sum()
+            if total > 0.95:
+                pat *= 0.95 / total
+        pats[v], pats[4 + v] = val, con
+    for k, pol in enumerate(polarons):
+        pat = pats[8 + k]
+        m = pol.moment
+        pat[pol.site, 5] = 0.8 * m
+        pat[pol.site, 4] = pat[pol.site, 7] = 0.1 * m
+        for t in pol.tails:
+            pat[t, 5] += 0.04
+        rest = max(0.0, 0.95 - pat.sum())
+        for o in pol.oxygens:
+            pat[o, list(_P)] += 0.5 * rest / max(len(pol.oxygens), 1) / 3
+    return pats
+
+
+def build_run(
+    inputs: JobInputs, scenario: Scenario, faults: list[FaultSpec] | None = None
+) -> RunModel:
+    """Compute the numbers of one emulated run (see module docstring).
+
+    Parameters
+    ----------
+    inputs
+        The job folder's inputs.
+    scenario
+        The physics to write.
+    faults
+        Faults active for this run (already filtered; see :mod:`.faults`).
+
+    Returns
+    -------
+    RunModel
+        Energies, structures, eigenvalues, projections and moments.
+    """
+    faults = faults or []
+    kinds = {f.kind for f in faults}
+    kind, system, dopants = classify(inputs, scenario)
+    rng = np.random.default_rng(_seed(inputs))
+    n = inputs.natoms
+    species = np.asarray(inputs.species)
+    ispin = inputs.ispin
+    deloc_u = next((f.below_u for f in faults if f.kind == "delocalise"), None)
+    polarons, free, notes = ([], 0, [])
+    if kind == "doped":
+        polarons, free, notes = _polarons(inputs, scenario, dopants, deloc_u)
+    ref: ReferencePhysics | None = scenario.references.get(system) if kind == "reference" else None
+    metal = bool(ref and ref.kind == "metal")
+
+    # --- electrons per spin --------------------------------------------------------------
+    nelect = round(inputs.nelect)
+    n_el = sum(scenario.dopants[species[i]].electrons for i in range(n) if species[i] in dopants)
+    if ispin == 2:
+        if kind == "reference":
+            nup = inputs.incar.get("NUPDOWN")
+            moment = (
+                float(nup)
+                if nup is not None and float(nup) >= 0
+                else (ref.moment_per_formula_unit * n / _atoms_per_fu(system))
+            )
+            moment = round(moment)
+            if (nelect - moment) % 2:
+                moment += 1
+            up, dn = (nelect + moment) // 2, (nelect - moment) // 2
+        else:
+            base = (nelect - n_el) // 2
+            pol_up = sum(1 for p in polarons if p.sign > 0)
+            pol_dn = len(polarons) - pol_up
+            nup = inputs.incar.get("NUPDOWN")
+            free_up = free
+            if nup is not None and float(nup) >= 0:
+                want_up = (round(float(nup)) + n_el) // 2 - pol_up
+                free_up = min(max(want_up, 0), free)
+            up = base + pol_up + free_up
+            dn = base + pol_dn + (free - free_up)
+        occ_counts = [up, dn]
+    else:
+        occ_counts = [nelect // 2 + nelect % 2]
+    nbands = int(inputs.incar.get("NBANDS") or default_nbands(nelect, n))
+    nbands = max(nbands, max(occ_counts) + 4)
+
+    # --- eigenvalues ---------------------------------------------------------------------
+    nk = len(inputs.kpoints)
+    disp = _k_dispersion(inputs.kpoints)  # (nk,)
+    if kind == "reference":
+        vbm, cbm = ref.vbm, (ref.cbm if not metal else ref.vbm)
+        vw, cw = 5.0, 5.0
+    else:
+        vbm, cbm = scenario.host.vbm, scenario.host.cbm
+        vw, cw = scenario.host.valence_width, scenario.host.conduction_width
+    eig = np.zeros((ispin, nk, nbands))
+    occ = np.zeros((ispin, nk, nbands))
+    groups = np.zeros((ispin, nk, nbands), dtype=np.int32)
+    b = np.arange(nbands)
+    for s in range(ispin):
+        pol_here = [p for p in polarons if (p.sign > 0) == (s == 0)] if ispin == 2 else []
+        n_val = occ_counts[s] - len(pol_here)
+        if kind == "doped":
+            n_val = (nelect - n_el) // 2
+        n_free_s = occ_counts[s] - n_val - len(pol_here)
+        top = vbm if (kind != "reference" or ref.kind != "molecule" or s == 0) else vbm - 1.4
+        frac_v = (n_val - 1 - b[:n_val]) / max(n_val - 1, 1)
+        eig[s, :, :n_val] = top - vw * frac_v[None, :] - disp[:, None] * (0.3 + 0.7 * frac_v)
+        groups[s, :, :n_val] = (b[:n_val] % 4)[None, :]
+        occ[s, :, :n_val] = 1.0
+        levels = sorted((cbm - p.depth, 8 + polarons.index(p)) for p in pol_here)
+        for j, (level, g) in enumerate(levels):
+            eig[s, :, n_val + j] = level + 0.001 * disp
+            groups[s, :, n_val + j] = g
+            occ[s, :, n_val + j] = 1.0
+        first_c = n_val + len(levels)
+        nc = nbands - first_c
+        frac_c = b[:nc] / max(nc, 1)
+        eig[s, :, first_c:] = cbm + cw * frac_c[None, :] + 0.5 * disp[:, None] * (0.2 + frac_c)
+        groups[s, :, first_c:] = 4 + (b[:nc] % 4)[None, :]
+        if n_free_s > 0:
+            occ[s, :, first_c : first_c + n_free_s] = 1.0
+        if metal:
+            # Two bands cross E_F: occupations follow the eigenvalues, so the gap is zero.
+            ef = ref.vbm
+            lo = max(n_val - 1, 0)
+            eig[s, :, lo] = ef - 0.3 + 0.9 * disp
+            eig[s, :, lo + 1] = ef + 0.3 - 0.9 * disp
+            eig[s] = np.sort(eig[s], axis=1)
+            occ[s] = (eig[s] < ef).astype(float)
+    if metal:
+        efermi = ref.vbm
+    else:
+        homo = float(np.max(np.where(occ > 0.5, eig, -np.inf)))
+        lumo = float(np.min(np.where(occ < 0.5, eig, np.inf)))
+        sigma = float(inputs.incar.get("SIGMA", 0.2))
+        efermi = homo + min(0.3 * max(lumo - homo, 0.0), max(2 * sigma, 0.05))
+    patterns = _patterns(inputs, polarons, metal)
+
+    # --- moments and charges ---------------------------------------------------------------
+    moments = np.zeros(n)
+    total_moment = 0.0
+    if ispin == 2:
+        total_moment = float(
+            occ[0].sum(axis=1) @ inputs.kweights - occ[1].sum(axis=1) @ inputs.kweights
+        )
+        for p in polarons:
+            moments[p.site] += p.sign * p.moment
+            for t in p.tails:
+                moments[t] += (
+                    p.sign * scenario.dopants[_nearest_dopant(inputs, dopants, p.site)].tail_moment
+                )
+            for o in p.oxygens:
+                moments[o] += p.sign * 0.01
+        spread = total_moment - sum(p.sign for p in polarons)
+        if kind != "reference" and abs(spread) > 1e-9:
+            w = species == "W"
+            moments[w] += 0.3 * spread / w.sum()
+        if kind == "reference" and abs(total_moment) > 1e-9:
+            moments += 0.85 * total_moment / n
+    mom_orb = np.zeros((n, 3))
+    is_d = np.isin(species, ["W"])
+    mom_orb[:, 0] = 0.005 * moments
+    mom_orb[:, 1] = np.where(is_d, 0.02, 0.95) * moments
+    mom_orb[:, 2] = moments - mom_orb[:, 0] - mom_orb[:, 1]
+    charges = np.array([_CHARGES.get(el, (1.0, 1.0, 0.0)) for el in species], dtype=float)
+    charges[:, 2] += np.where(is_d, np.abs(moments), 0.0)
+
+    # --- ionic steps -------------------------------------------------------------------------
+    e_final = _energy(inputs, scenario, kind, system)
+    ibrion = int(inputs.incar.get("IBRION", -1 if int(inputs.incar.get("NSW", 0)) == 0 else 0))
+    nsw = int(inputs.incar.get("NSW", 0))
+    isif = int(inputs.incar.get("ISIF", 2))
+    relax = nsw > 0 and ibrion >= 0
+    nsteps = min(nsw, scenario.relaxation.ionic_steps) if relax else 1
+    if "zbrent" in kinds and relax:
+        nsteps = min(nsteps, 2)
+    lat0, frac0 = inputs.lattice, inputs.frac_coords
+    lat1, frac1 = lat0.copy(), frac0.copy()
+    if relax:
+        if isif >= 3 and kind != "reference":
+            lat1 = _target_lattice(inputs, scenario, dopants)
+        cart = frac0 @ lat0
+        for p in polarons:
+            stretch = scenario.dopants[_nearest_dopant(inputs, dopants, p.site)].bond_stretch
+            for o in p.oxygens:
+                vec = _min_image_vec(lat0, frac0[[o]], frac0[p.site])[0]
+                cart[o] += stretch * vec / np.linalg.norm(vec)
+        frac1 = cart @ np.linalg.inv(lat0)
+        if inputs.selective_dynamics is not None:
+            fixed = ~np.asarray(inputs.selective_dynamics, dtype=bool)
+            frac1[fixed] = frac0[fixed]
+    ediff = float(inputs.incar.get("EDIFF", 1e-4))
+    ediffg = float(inputs.incar.get("EDIFFG", 10 * ediff))
+    ftol = abs(ediffg) if ediffg < 0 else 0.05
+    nelm = int(inputs.incar.get("NELM", 60))
+    nelmin = int(inputs.incar.get("NELMIN", 2))
+    restart = int(inputs.incar.get("ISTART", 1)) >= 1 and (inputs.directory / "WAVECAR").is_file()
+    steps: list[IonicStep] = []
+    relax_de = scenario.relaxation.energy_per_atom * n if relax else 0.0
+    for i in range(nsteps):
+        f = 1.0 if nsteps == 1 else (1 - 0.35**i) / (1 - 0.35 ** (nsteps - 1))
+        if not relax:
+            f = 1.0 if nsteps == 1 else f
+        lat = lat0 + (lat1 - lat0) * (f if relax else 0.0)
+        frac = frac0 + (frac1 - frac0) * (f if relax else 0.0)
+        energy = e_final + relax_de * (1 - f)
+        scale = ftol * 0.4 if (not relax or i == nsteps - 1) else ftol * 4 * (1 - f) + ftol
+        forces = rng.uniform(-scale, scale, size=(n, 3))
+        forces -= forces.mean(axis=0)
+        stress_scale = (
+            0.5 if (isif >= 3 and (i == nsteps - 1 or not relax)) else 6.0 * (1 - f) + 0.5
+        )
+        stress = np.diag(rng.uniform(-stress_scale, stress_scale, 3))
+        start = (0.05 if (restart or i > 0) else 40.0) * n
+        scf = _scf(energy, start, ediff, nelm, nelmin, "unconverged" in kinds, rng)
+        energy = scf[-1]
+        steps.append(IonicStep(lat, frac, energy, forces, stress, scf))
+    return RunModel(
+        system=system,
+        kind=kind,
+        natoms=n,
+        nbands=nbands,
+        ispin=ispin,
+        steps=steps,
+        eigenvalues=eig,
+        occupations=occ,
+        groups=groups,
+        patterns=patterns,
+        efermi=efermi,
+        site_moments=moments,
+        moment_orbitals=mom_orb,
+        charges=charges,
+        total_moment=total_moment,
+        electronic_converged="unconverged" not in kinds,
+        polaron_sites=[p.site for p in polarons],
+        u_on_w=inputs.u_on_w,
+        notes=notes,
+    )
+
+
+def _atoms_per_fu(formula: str) -> int:
+    from pymatgen.core import Composition
+
+    return int(Composition(formula).num_atoms)
+
+
+def _nearest_dopant(inputs: JobInputs, dopants: list[str], site: int) -> str:
+    species = np.asarray(inputs.species)
+    idx = np.flatnonzero(np.isin(species, dopants))
+    d = _min_image_dist(inputs.lattice, inputs.frac_coords[idx], inputs.frac_coords[site])
+    return str(species[idx[int(np.argmin(d))]])
+
+
+def _scf(
+    final: float, start: float, ediff: float, nelm: int, nelmin: int, stuck: bool, rng
+) -> list[float]:
+    """Electronic-step energies ending at ``final`` (converged) or stuck at NELM.
+
+    Converged: the last energy change is below EDIFF (as VASP requires) after at least
+    NELMIN steps. Stuck: the energy keeps oscillating by ~0.02 eV until NELM.
+    """
+    energies: list[float] = []
+    delta = start
+    for k in range(nelm):
+        energies.append(final + delta)
+        if stuck:
+            delta = 0.02 * (1 if k % 2 else -1) * (1 + 0.1 * rng.random())
+            continue
+        if abs(delta) < 0.5 * ediff and len(energies) + 1 >= nelmin and len(energies) < nelm:
+            energies.append(final)
+            return energies
+        delta *= 0.22 * (1 if k % 3 else -1)
+    return energies
+
+
+def is_truthy(value) -> bool:
+    """INCAR logical as bool (re-exported for the writers)."""
+    return _truthy(value)

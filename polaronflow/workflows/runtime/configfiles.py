@@ -1,0 +1,127 @@
+"""Configuration templates for FireWorks, jobflow and atomate2 (``polaronflow init``).
+
+The templates live in ``polaronflow/templates/config/`` with ``$name`` placeholders
+(:class:`string.Template`). :func:`write_config_templates` fills them in and writes, into one
+folder: ``my_launchpad.yaml``, ``FW_config.yaml``, ``my_fworker.yaml``, ``my_qadapter.yaml``
+(SLURM or PBS), ``jobflow.yaml``, ``atomate2.yaml`` (``VASP_CMD``) and ``polaronflow.yaml``
+(this package's settings). ``mongodb=False`` (default) configures the embedded store in the
+project folder; ``mongodb=True`` a MongoDB server whose details are placeholders to edit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from string import Template
+
+from polaronflow.errors import ConfigError, InputError
+from polaronflow.fileio import write_text_atomic
+
+TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates" / "config"
+QUEUES = ("slurm", "pbs")
+
+
+def _files(mongodb: bool, queue: str) -> dict[str, str]:
+    flavour = "mongodb" if mongodb else "embedded"
+    return {
+        "my_launchpad.yaml": f"my_launchpad_{flavour}.yaml",
+        "FW_config.yaml": f"FW_config_{flavour}.yaml",
+        "my_fworker.yaml": "my_fworker.yaml",
+        "my_qadapter.yaml": f"my_qadapter_{queue}.yaml",
+        "jobflow.yaml": f"jobflow_{flavour}.yaml",
+        "atomate2.yaml": "atomate2.yaml",
+        "polaronflow.yaml": f"polaronflow_{flavour}.yaml",
+    }
+
+
+def write_config_templates(
+    out: str | Path,
+    project_dir: str | Path,
+    mongodb: bool = False,
+    queue: str = "slurm",
+    vasp_cmd: str = "srun vasp_std",
+    vasp_gamma_cmd: str = "srun vasp_gam",
+    worker_name: str = "polaronflow-worker",
+    mongo_host: str = "localhost",
+    mongo_port: int = 27017,
+    mongo_db: str = "polaronflow",
+    mongo_user: str = "null",
+    mongo_password: str = "null",
+    force: bool = False,
+    create_store: bool = True,
+) -> list[Path]:
+    """Write filled-in configuration files into ``out``.
+
+    Parameters
+    ----------
+    out
+        Folder to write into (created).
+    project_dir
+        polaronflow's project folder (embedded LaunchPad file, JobStore, run folders).
+    mongodb
+        Configure a MongoDB server instead of the embedded store.
+    queue
+        ``"slurm"`` or ``"pbs"``.
+    vasp_cmd, vasp_gamma_cmd
+        VASP commands for atomate2 (standard and Γ-only builds).
+    worker_name
+        FireWorks worker name.
+    mongo_host, mongo_port, mongo_db, mongo_user, mongo_password
+        MongoDB connection (``mongodb=True``); ``null`` means none.
+    force
+        Overwrite existing files.
+    create_store
+        For the embedded flavour, also create the project folder and an initialised
+        ``launchpad.json`` (FireWorks' own commands cannot start from a missing file).
+
+    Returns
+    -------
+    list of Path
+        The files written.
+
+    Raises
+    ------
+    InputError
+        Unknown queue, or files exist and ``force`` is false.
+    """
+    queue = queue.lower()
+    if queue not in QUEUES:
+        raise InputError(f"queue {queue!r} is not supported: use {' or '.join(QUEUES)}")
+    out = Path(out).expanduser()
+    files = _files(mongodb, queue)
+    existing = [name for name in files if (out / name).exists()]
+    if existing and not force:
+        raise InputError(f"{', '.join(existing)} already exist in {out} (use --force to overwrite)")
+    values = {
+        "config_dir": str(out.resolve()),
+        "project_dir": str(Path(project_dir).expanduser().resolve()),
+        "vasp_cmd": vasp_cmd,
+        "vasp_gamma_cmd": vasp_gamma_cmd,
+        "worker_name": worker_name,
+        "mongo_host": mongo_host,
+        "mongo_port": str(mongo_port),
+        "mongo_db": mongo_db,
+        "mongo_user": mongo_user,
+        "mongo_password": mongo_password,
+    }
+    rendered: dict[str, str] = {}
+    for target, source in files.items():
+        try:
+            text = (TEMPLATE_DIR / source).read_text()
+        except OSError as exc:  # pragma: no cover - broken installation
+            raise ConfigError(f"template {source} is missing from the installation") from exc
+        rendered[target] = Template(text).substitute(values)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create {out}: {exc.strerror}") from exc
+    written = []
+    for target, text in rendered.items():
+        path = out / target
+        write_text_atomic(path, text)
+        written.append(path)
+    if create_store and not mongodb:
+        from polaronflow.workflows.runtime.submit import embedded_launchpad
+
+        with embedded_launchpad(values["project_dir"]):
+            pass
+    return written

@@ -1,0 +1,238 @@
+"""What the campaigns on a LaunchPad are doing: job states, failure reasons, custodian fixes.
+
+Read-only view of the configured LaunchPad (embedded or MongoDB, as for submission): per
+workflow its fireworks with state, id and launch folder; for a failed one the reason FireWorks
+recorded (the last line of the ``_exception`` traceback in the launch's stored data); for
+every launch folder what custodian corrected (``custodian.json``, gzipped or not: the handler,
+the errors it saw and the actions it took).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    from fireworks import LaunchPad
+
+    from polaronflow.settings import PolaronflowSettings
+
+
+class CustodianCorrection(BaseModel):
+    """One correction custodian made while running a job."""
+
+    handler: str = Field(description="Class name of the custodian error handler.")
+    errors: list[str] = Field(description="Errors the handler detected.")
+    actions: list[str] = Field(
+        description="What it changed, one compact JSON action per entry (INCAR tag sets, file "
+        "copies, ...)."
+    )
+
+
+class FireworkStatus(BaseModel):
+    """One job (Firework) of a workflow."""
+
+    fw_id: int = Field(description="FireWorks id.")
+    name: str = Field(description="Job name (e.g. mg-ramp-u9).")
+    state: str = Field(
+        description="FireWorks state: WAITING, READY, RUNNING, COMPLETED, FIZZLED..."
+    )
+    launch_dir: str | None = Field(description="Folder of the latest launch; None if never run.")
+    n_launches: int = Field(description="Number of launches (reruns and archived ones included).")
+    failure: str | None = Field(
+        description="Why the latest launch failed (FireWorks' recorded exception), or None."
+    )
+    corrections: list[CustodianCorrection] = Field(
+        description="custodian's corrections in the latest launch folder (custodian.json)."
+    )
+
+
+class WorkflowStatus(BaseModel):
+    """One workflow (one submitted campaign or Flow)."""
+
+    name: str = Field(description="Workflow name.")
+    state: str = Field(description="FireWorks' overall workflow state.")
+    campaign_id: str | None = Field(
+        description="The campaign fingerprint stored at submission (sha256 hex), if any."
+    )
+    counts: dict[str, int] = Field(description="Number of fireworks per state.")
+    fireworks: list[FireworkStatus] = Field(description="The workflow's jobs, by FireWorks id.")
+
+
+class CampaignStatus(BaseModel):
+    """Every workflow on a LaunchPad."""
+
+    launchpad: str = Field(description="The LaunchPad read (embedded file or LaunchPad file).")
+    workflows: list[WorkflowStatus] = Field(description="The workflows, oldest first.")
+
+
+def read_custodian_corrections(launch_dir: str | Path | None) -> list[CustodianCorrection]:
+    """The corrections recorded in ``launch_dir/custodian.json`` (or ``.json.gz``).
+
+    Parameters
+    ----------
+    launch_dir
+        A job's run folder; None or a folder without the file gives an empty list.
+
+    Returns
+    -------
+    list of CustodianCorrection
+        In the order custodian made them; an unreadable file gives one entry saying so.
+    """
+    if launch_dir is None:
+        return []
+    folder = Path(launch_dir)
+    for name in ("custodian.json", "custodian.json.gz"):
+        path = folder / name
+        if not path.is_file():
+            continue
+        try:
+            opener = gzip.open if name.endswith(".gz") else open
+            with opener(path, "rt", encoding="utf-8") as fh:
+                runs = json.load(fh)
+        except (OSError, ValueError, EOFError) as exc:
+            return [
+                CustodianCorrection(handler="?", errors=[f"unreadable {path}: {exc}"], actions=[])
+            ]
+        out: list[CustodianCorrection] = []
+        for run in runs if isinstance(runs, list) else []:
+            for corr in run.get("corrections", []) if isinstance(run, dict) else []:
+                handler = corr.get("handler")
+                if isinstance(handler, dict):
+                    handler = handler.get("@class", "?")
+                out.append(
+                    CustodianCorrection(
+                        handler=str(handler),
+                        errors=[str(e) for e in corr.get("errors", [])],
+                        actions=[
+                            json.dumps(a, sort_keys=True, default=str)
+                            for a in corr.get("actions") or []
+                        ],
+                    )
+                )
+        return out
+    return []
+
+
+def _failure(launch: dict[str, Any] | None) -> str | None:
+    if not launch:
+        return None
+    stored = ((launch.get("action") or {}).get("stored_data")) or {}
+    exc = stored.get("_exception")
+    if not exc:
+        return None
+    trace = str(exc.get("_stacktrace") or exc.get("_details") or "")
+    lines = [line.strip() for line in trace.splitlines() if line.strip()]
+    return lines[-1] if lines else "failed (no message recorded)"
+
+
+def launchpad_status(lp: LaunchPad, where: str = "") -> CampaignStatus:
+    """Status of every workflow on an open LaunchPad.
+
+    Parameters
+    ----------
+    lp
+        A FireWorks LaunchPad.
+    where
+        How to name it in the result.
+
+    Returns
+    -------
+    CampaignStatus
+        Workflows oldest first, fireworks by id.
+    """
+    fws = {
+        fw["fw_id"]: fw
+        for fw in lp.fireworks.find(
+            {}, {"fw_id": 1, "name": 1, "state": 1, "launches": 1, "archived_launches": 1}
+        )
+    }
+    launch_ids = [i for fw in fws.values() for i in fw.get("launches", [])]
+    launches = {
+        doc["launch_id"]: doc
+        for doc in lp.launches.find(
+            {"launch_id": {"$in": launch_ids}},
+            {"launch_id": 1, "launch_dir": 1, "state": 1, "action": 1},
+        )
+    }
+    workflows: list[WorkflowStatus] = []
+    for wf in lp.workflows.find({}, {"name": 1, "state": 1, "nodes": 1, "metadata": 1}).sort(
+        "created_on", 1
+    ):
+        items: list[FireworkStatus] = []
+        for fw_id in sorted(wf.get("nodes", [])):
+            fw = fws.get(fw_id)
+            if fw is None:
+                continue
+            ids = fw.get("launches", [])
+            latest = launches.get(max(ids)) if ids else None
+            launch_dir = latest.get("launch_dir") if latest else None
+            items.append(
+                FireworkStatus(
+                    fw_id=fw_id,
+                    name=fw.get("name", ""),
+                    state=fw.get("state", "?"),
+                    launch_dir=launch_dir,
+                    n_launches=len(ids) + len(fw.get("archived_launches", [])),
+                    failure=_failure(latest) if fw.get("state") == "FIZZLED" else None,
+                    corrections=read_custodian_corrections(launch_dir),
+                )
+            )
+        counts: dict[str, int] = {}
+        for item in items:
+            counts[item.state] = counts.get(item.state, 0) + 1
+        from polaronflow.workflows.runtime.submit import CAMPAIGN_ID_KEY
+
+        workflows.append(
+            WorkflowStatus(
+                name=wf.get("name", ""),
+                state=wf.get("state", "?"),
+                campaign_id=(wf.get("metadata") or {}).get(CAMPAIGN_ID_KEY),
+                counts=counts,
+                fireworks=items,
+            )
+        )
+    return CampaignStatus(launchpad=where, workflows=workflows)
+
+
+def campaign_status(settings: PolaronflowSettings | None = None) -> CampaignStatus:
+    """Status of the configured LaunchPad (the same configuration as submission).
+
+    Parameters
+    ----------
+    settings
+        polaronflow settings; default :func:`~polaronflow.settings.load_settings`.
+
+    Returns
+    -------
+    CampaignStatus
+        Every workflow with its jobs.
+
+    Raises
+    ------
+    ConfigError
+        The LaunchPad file or server cannot be read; credentials never appear in the message.
+    """
+    from polaronflow.workflows.runtime.submit import (
+        LAUNCHPAD_FILE,
+        _db_error,
+        _is_db_error,
+        _settings,
+        open_launchpad,
+    )
+
+    s = _settings(settings)
+    where = (
+        str(s.project_dir / LAUNCHPAD_FILE) if s.launchpad_file is None else str(s.launchpad_file)
+    )
+    with open_launchpad(s, read_only=True) as lp:
+        try:
+            return launchpad_status(lp, where)
+        except Exception as exc:
+            if _is_db_error(exc):
+                raise _db_error(s, f"cannot read the LaunchPad {where}", exc) from None
+            raise

@@ -1,0 +1,93 @@
+"""VASP job makers (atomate2 ``BaseVaspMaker``) with the paper's SCAN+U input sets.
+
+Every polaronflow VASP job writes a ``polaronflow.json`` into its run folder (atomate2's
+``write_additional_data``); atomate2's task document then carries it as
+``additional_json["polaronflow"]`` and the same record is the jobflow job's ``metadata``.
+It holds the job name, its role, the U schedule and the step's U (see
+:func:`polaronflow.workflows.vasp.spec.job_record`),
+so a run folder says what it was even outside the JobStore.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from atomate2.vasp.jobs.base import BaseVaspMaker
+from atomate2.vasp.sets.base import VaspInputGenerator
+
+from polaronflow.workflows.vasp.handlers import run_vasp_kwargs
+from polaronflow.workflows.vasp.sets import ScanUSetGenerator
+from polaronflow.workflows.vasp.spec import RECORD_KEY
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from jobflow import Job
+    from pymatgen.core import Structure
+
+
+@dataclass
+class ScanURelaxMaker(BaseVaspMaker):
+    """A SCAN+U relaxation (ISIF and U set on the generator).
+
+    Parameters
+    ----------
+    name
+        Job name.
+    input_set_generator
+        A :class:`~polaronflow.workflows.vasp.sets.ScanUSetGenerator` with ``calc="relax"``.
+    run_vasp_kwargs
+        Custodian settings; default handlers from :mod:`polaronflow.workflows.vasp.handlers`.
+    """
+
+    name: str = "scan-u-relax"
+    input_set_generator: VaspInputGenerator = field(
+        default_factory=lambda: ScanUSetGenerator(calc="relax")
+    )
+    run_vasp_kwargs: dict = field(default_factory=run_vasp_kwargs)
+
+
+@dataclass
+class ScanUStaticMaker(BaseVaspMaker):
+    """A SCAN+U static run (DOS with LORBIT 11, dense NEDOS, CHGCAR).
+
+    Parameters
+    ----------
+    name
+        Job name.
+    input_set_generator
+        A :class:`~polaronflow.workflows.vasp.sets.ScanUSetGenerator` with ``calc="static"``.
+    run_vasp_kwargs
+        Custodian settings; default handlers from :mod:`polaronflow.workflows.vasp.handlers`.
+    """
+
+    name: str = "scan-u-static"
+    input_set_generator: VaspInputGenerator = field(
+        default_factory=lambda: ScanUSetGenerator(calc="static")
+    )
+    run_vasp_kwargs: dict = field(default_factory=run_vasp_kwargs)
+
+
+def make_job(maker: BaseVaspMaker, structure: Structure, prev_dir: str | Path | None = None) -> Job:
+    """Call ``maker.make`` and copy its record into the job's metadata.
+
+    Parameters
+    ----------
+    maker
+        A maker from :meth:`polaronflow.workflows.vasp.spec.VaspJobSpec.maker`.
+    structure
+        The structure (or an output reference to one).
+    prev_dir
+        The previous run folder (or a reference), for chained jobs.
+
+    Returns
+    -------
+    jobflow.Job
+        The job.
+    """
+    new_job = maker.make(structure, prev_dir=prev_dir)
+    record = maker.write_additional_data.get(RECORD_KEY)
+    if record:
+        new_job.metadata = {**(new_job.metadata or {}), "polaronflow": record}
+    return new_job

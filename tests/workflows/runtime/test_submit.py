@@ -1,0 +1,317 @@
+"""Submission to the embedded LaunchPad (concurrency, persistence), MongoDB, and ``init``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    # a private HOME: no ~/.polaronflow.yaml, ~/.fireworks or ~/.jobflow.yaml of the user
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("POLARONFLOW_", "MONGOMOCK_", "FW_", "JOBFLOW_"))
+    }
+    env["HOME"] = str(tmp_path)
+    return env
+
+
+def _cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "polaronflow", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _small_flow(name: str):
+    from polaronflow.workflows.campaign.flow import build_campaign
+
+    flow = build_campaign(ions=["Mg"], references=False, schedule=(9, 5), analysis=False)
+    flow.name = name
+    return flow
+
+
+def test_two_concurrent_cli_submits_keep_both_workflows(tmp_path):
+    project = tmp_path / "project"
+    env = _env(tmp_path)
+    # settings file with a project folder; the CLI must not need anything else
+    (tmp_path / "settings.yaml").write_text(f"project_dir: {project}\n")
+    env["POLARONFLOW_CONFIG_FILE"] = str(tmp_path / "settings.yaml")
+    common = ["submit", "--ion", "Mg", "--no-references", "--schedule", "9,5", "--force"]
+    procs = [_cli(*common, env=env, cwd=tmp_path) for _ in range(2)]
+    outs = [p.communicate(timeout=240) for p in procs]
+    for p, (out, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err
+        assert "submitted workflow" in out
+    from polaronflow.workflows.runtime.submit import embedded_launchpad
+
+    with embedded_launchpad(project, timeout=30) as lp:
+        wf_ids = lp.get_wf_ids()
+        assert len(wf_ids) == 2
+        n_fws = [len(lp.get_wf_by_fw_id(i).fws) for i in wf_ids]
+        # 4 pristine/supercell jobs + seed + 2 ramp steps + static + the analysis job
+        assert n_fws == [9, 9]
+        names = {fw["name"] for fw in lp.fireworks.find({}, {"name": 1})}
+        assert {"wo3-unit-relax", "mg-ramp-u9", "mg-ramp-u5", "mg-static"} <= names
+        ids = sorted(fw["fw_id"] for fw in lp.fireworks.find({}, {"fw_id": 1}))
+        assert ids == list(range(1, 19))  # no id handed out twice
+
+
+def test_embedded_store_survives_processes_and_failed_blocks(tmp_path):
+    from polaronflow.settings import load_settings
+    from polaronflow.workflows.runtime.submit import embedded_launchpad, submit_flow
+
+    settings = load_settings(project_dir=tmp_path / "p")
+    res = submit_flow(_small_flow("first"), settings)
+    assert res.n_jobs == 8 and res.fw_ids == list(range(1, 9))
+    assert Path(res.launchpad).is_file()
+    # an exception inside the block leaves the file as it was
+    before = Path(res.launchpad).read_text()
+    with pytest.raises(RuntimeError), embedded_launchpad(tmp_path / "p", timeout=5) as lp:
+        lp.workflows.delete_many({})
+        raise RuntimeError("boom")
+    assert Path(res.launchpad).read_text() == before
+    res2 = submit_flow(_small_flow("second"), settings)
+    assert res2.fw_ids == list(range(9, 17))
+    # another process sees both
+    code = (
+        "from polaronflow.workflows.runtime.submit import embedded_launchpad\n"
+        f"with embedded_launchpad({str(tmp_path / 'p')!r}, timeout=30) as lp:\n"
+        "    print(sorted(lp.get_wf_summary_dict(i)['name'] for i in lp.get_wf_ids()))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=_env(tmp_path), check=True
+    ).stdout
+    assert out.strip() == "['first', 'second']"
+
+
+def test_unreadable_launchpad_files_exit_2(tmp_path):
+    env = _env(tmp_path)
+    bad = tmp_path / "my_launchpad.yaml"
+    bad.write_text("host: [unclosed\n")
+    p = _cli(
+        "submit", "--ion", "Mg", "--no-references", "--launchpad", str(bad), env=env, cwd=tmp_path
+    )
+    _out, err = p.communicate(timeout=240)
+    assert p.returncode == 2
+    assert err.count("\n") == 1 and "LaunchPad file" in err and str(bad) in err
+    # a corrupt embedded store is reported, not overwritten
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "launchpad.json").write_text("{not json")
+    from polaronflow.errors import ConfigError
+    from polaronflow.workflows.runtime.submit import embedded_launchpad
+
+    with pytest.raises(ConfigError, match="cannot be read"), embedded_launchpad(project, 5):
+        pass
+    assert (project / "launchpad.json").read_text() == "{not json"
+
+
+def test_lock_timeout_is_config_error(tmp_path):
+    from filelock import FileLock
+
+    from polaronflow.workflows.runtime.submit import embedded_launchpad
+
+    tmp_path.joinpath("p").mkdir()
+    with FileLock(str(tmp_path / "p" / "launchpad.lock")):
+        code = (
+            "from polaronflow.workflows.runtime.submit import embedded_launchpad\n"
+            f"with embedded_launchpad({str(tmp_path / 'p')!r}, timeout=0.5): pass\n"
+        )
+        r = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=_env(tmp_path)
+        )
+        assert r.returncode != 0 and "ConfigError" in r.stderr and "locked" in r.stderr
+    # released: the store opens again
+    with embedded_launchpad(tmp_path / "p", timeout=5) as lp:
+        assert lp.get_wf_ids() == []
+
+
+def test_init_writes_templates_fireworks_and_jobflow_load(tmp_path):
+    env = _env(tmp_path)
+    for flavour, extra in (("embedded", []), ("mongodb", ["--mongodb", "--queue", "pbs"])):
+        out = tmp_path / flavour
+        p = _cli(
+            "init",
+            "--out",
+            str(out),
+            "--project-dir",
+            str(tmp_path / "proj"),
+            *extra,
+            env=env,
+            cwd=tmp_path,
+        )
+        _stdout, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        # FireWorks and jobflow/atomate2 read them, in a fresh process (FW_config is read at
+        # import time)
+        code = f"""
+import json
+from fireworks import LaunchPad, FWorker
+from fireworks.utilities.fw_serializers import load_object_from_file
+import fireworks.fw_config as fwc
+from jobflow.settings import JobflowSettings
+from atomate2.settings import Atomate2Settings
+d = {str(out)!r}
+lp = LaunchPad.from_file(d + '/my_launchpad.yaml')
+w = FWorker.from_file(d + '/my_fworker.yaml')
+q = load_object_from_file(d + '/my_qadapter.yaml')
+js = JobflowSettings(CONFIG_FILE=d + '/jobflow.yaml')
+a2 = Atomate2Settings(CONFIG_FILE=d + '/atomate2.yaml')
+print(json.dumps(dict(lp=lp.name, worker=w.name, q=q.q_type, script=q.get_script_str('.'),
+      store=type(js.JOB_STORE.docs_store).__name__, vasp=a2.VASP_CMD,
+      mock=fwc.MONGOMOCK_SERVERSTORE_FILE, loc=fwc.LAUNCHPAD_LOC)))
+"""
+        env2 = dict(env, FW_CONFIG_FILE=str(out / "FW_config.yaml"))
+        r = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env2, cwd=tmp_path
+        )
+        assert r.returncode == 0, r.stderr
+        got = json.loads(r.stdout.strip().splitlines()[-1])
+        assert got["vasp"] == "srun vasp_std"
+        assert got["loc"] == str((out / "my_launchpad.yaml").resolve())
+        if flavour == "embedded":
+            assert got["store"] == "MontyStore" and got["q"] == "SLURM"
+            assert got["mock"] == str((tmp_path / "proj").resolve() / "launchpad.json")
+            assert "#SBATCH --nodes=2" in got["script"]
+        else:
+            assert got["store"] == "MongoStore" and got["q"] == "PBS"
+            assert got["mock"] is None
+            assert "#PBS -l nodes=2:ppn=64" in got["script"]
+        from polaronflow.settings import load_settings
+
+        s = load_settings(out / "polaronflow.yaml")
+        assert s.project_dir == (tmp_path / "proj").resolve()
+        assert (s.launchpad_file is None) == (flavour == "embedded")
+    # existing files are not overwritten without --force
+    p = _cli("init", "--out", str(tmp_path / "embedded"), env=env, cwd=tmp_path)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 2 and "--force" in err
+
+
+def test_settings_sources(tmp_path, monkeypatch):
+    from polaronflow.errors import ConfigError
+    from polaronflow.settings import load_settings
+
+    f = tmp_path / "s.yaml"
+    f.write_text("project_dir: ~/pf\nwalltime: 3600\n")
+    monkeypatch.setenv("POLARONFLOW_CONFIG_FILE", str(f))
+    s = load_settings()
+    assert s.project_dir == Path("~/pf").expanduser() and s.walltime == 3600
+    monkeypatch.setenv("POLARONFLOW_WALLTIME", "7200")
+    assert load_settings().walltime == 7200  # environment beats the file
+    assert load_settings(walltime=60).walltime == 60  # arguments beat both
+    monkeypatch.delenv("POLARONFLOW_WALLTIME")
+    f.write_text("walltime: -5\n")
+    with pytest.raises(ConfigError, match="walltime"):
+        load_settings()
+    f.write_text("unknown_key: 1\n")
+    with pytest.raises(ConfigError, match="unknown_key"):
+        load_settings()
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "missing.yaml")
+
+
+def test_mongodb_launchpad(tmp_path, mongo_uri):
+    from fireworks import LaunchPad
+
+    from polaronflow.settings import load_settings
+    from polaronflow.workflows.runtime.submit import submit_flow
+
+    db = f"pf_test_{os.getpid()}"
+    lp_file = tmp_path / "my_launchpad.yaml"
+    lp_file.write_text(f"host: {mongo_uri}\nname: {db}\nuri_mode: true\n")
+    js_file = tmp_path / "jobflow.yaml"
+    js_file.write_text(
+        "JOB_STORE:\n  docs_store:\n    type: MongoStore\n"
+        f"    host: {mongo_uri}\n    database: {db}\n    collection_name: outputs\n"
+    )
+    lp = LaunchPad.from_file(str(lp_file))
+    lp.reset("", require_password=False)
+    settings = load_settings(launchpad_file=lp_file, jobstore_file=js_file)
+    res = submit_flow(_small_flow("mongo"), settings)
+    assert res.n_jobs == 8
+    assert lp.get_wf_summary_dict(lp.get_wf_ids()[0])["name"] == "mongo"
+    lp.connection.drop_database(db)
+
+
+def test_run_flow_locally_uses_embedded_jobstore(tmp_path):
+    from jobflow import Flow, job
+
+    from polaronflow.settings import load_settings
+    from polaronflow.workflows.runtime.submit import embedded_jobstore, run_flow_locally
+
+    @job
+    def double(x):
+        return 2 * x
+
+    first = double(3)
+    second = double(first.output)
+    settings = load_settings(project_dir=tmp_path / "p")
+    run_flow_locally(Flow([first, second]), settings)
+    store = embedded_jobstore(tmp_path / "p")
+    store.connect()
+    assert store.get_output(second.uuid) == 12
+    assert len(list((tmp_path / "p" / "runs").iterdir())) == 2  # one folder per job
+
+
+_RACER = """
+import sys, time
+from pathlib import Path
+from jobflow import Flow
+from pymatgen.core import Lattice, Structure
+from polaronflow.settings import load_settings
+from polaronflow.workflows.campaign.steps import supercell_job
+
+project, go, name = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+flow = Flow([supercell_job(Structure(Lattice.cubic(3.8), ["W"], [[0, 0, 0]]), (1, 1, 1))],
+            name=name)
+settings = load_settings(project_dir=project)
+from polaronflow.workflows.runtime.submit import submit_flow
+(go.parent / f"ready-{name}").touch()
+while not go.exists():  # start line: every process reaches the store at the same moment
+    time.sleep(0.01)
+print(submit_flow(flow, settings).fw_ids)
+"""
+
+
+def test_simultaneous_submitters_lose_nothing(tmp_path):
+    go = tmp_path / "go"
+    project = tmp_path / "project"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _RACER, str(project), str(go), f"wf{i}"],
+            env=_env(tmp_path),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(4)
+    ]
+    import time
+
+    deadline = time.monotonic() + 120
+    while len(list(tmp_path.glob("ready-*"))) < len(procs) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    go.write_text("go")
+    results = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [r[1][-500:] for r in results]
+    from polaronflow.workflows.runtime.submit import embedded_launchpad
+
+    with embedded_launchpad(project, timeout=30) as lp:
+        names = sorted(lp.get_wf_summary_dict(i)["name"] for i in lp.get_wf_ids())
+        ids = sorted(fw["fw_id"] for fw in lp.fireworks.find({}, {"fw_id": 1}))
+    assert names == ["wf0", "wf1", "wf2", "wf3"]
+    assert ids == [1, 2, 3, 4]
