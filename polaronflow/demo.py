@@ -137,7 +137,7 @@ def run_demo(
     from polaronflow.emulator.scenario import load_scenario
     from polaronflow.errors import PolaronflowError
     from polaronflow.settings import load_settings
-    from polaronflow.workflows.campaign.flow import make_options
+    from polaronflow.workflows.campaign.options import make_options
     from polaronflow.workflows.runtime.collect import collect_runs
     from polaronflow.workflows.runtime.launch import launch_embedded
     from polaronflow.workflows.runtime.submit import embedded_jobstore, submit_campaign

@@ -19,11 +19,11 @@ used unless explicitly allowed (then the row says so).
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from polaronflow import naming
 from polaronflow.analysis.paper import (
     ArithmeticLine,
     ComparisonRow,
@@ -33,10 +33,13 @@ from polaronflow.analysis.paper import (
 from polaronflow.analysis.rundata import RunData
 from polaronflow.errors import InputError, PolaronflowError
 
-#: Job names (folder names) of the campaign that the reproduction reads.
-UNIT_CELL = "wo3-unit-relax"
-PRISTINE = ("wo3-supercell-static", "wo3-supercell-relax")
-DOPED = {"mg": ("mg-static",), "h2": ("h2-static",)}
+#: Job names (folder names) of the campaign that the reproduction reads (polaronflow.naming).
+UNIT_CELL = naming.UNIT_RELAX
+PRISTINE = (naming.SUPERCELL_STATIC, naming.SUPERCELL_RELAX)
+DOPED = {
+    label: (naming.static_name(label),)
+    for label in (naming.dopant_label("Mg"), naming.dopant_label("H", 2))
+}
 REFERENCE_PHASES = ("MgO", "Mg", "O2")
 #: A neighbour W counts as carrying the polaron's tail when its moment has the centre's sign and
 #: at least this fraction of the largest neighbour moment (the paper's "tails on 4 in-plane W").
@@ -104,8 +107,11 @@ def fmt_value(value, signed: bool = False) -> str:
 
 
 def _mesh_size(name: str) -> int:
-    m = re.search(r"-k(\d+)x(\d+)x(\d+)$", name)
-    return int(m.group(1)) * int(m.group(2)) * int(m.group(3)) if m else 0
+    parsed = naming.parse_job_name(name)
+    if parsed is None or parsed.mesh is None:
+        return 0
+    n1, n2, n3 = parsed.mesh
+    return n1 * n2 * n3
 
 
 def locate_runs(runs_dir: str | Path) -> dict[str, Path]:
@@ -126,16 +132,22 @@ def locate_runs(runs_dir: str | Path) -> dict[str, Path]:
             if candidate in names:
                 found[role] = names[candidate]
                 break
+    parsed = {n: naming.parse_job_name(n) for n in names}
     for phase in REFERENCE_PHASES:
-        kconv = [n for n in names if n.startswith(f"ref-{phase}-kconv-k")]
+        prefix = naming.kpoint_prefix(phase)
+        kconv = [
+            n
+            for n, job in parsed.items()
+            if job is not None and job.role is naming.Role.KPOINT_STATIC and job.phase == phase
+        ]
         if kconv:
             found[f"ref:{phase}"] = names[max(kconv, key=_mesh_size)]
-        elif f"ref-{phase}-kconv" in names:  # the loop's converged static (campaign job)
-            found[f"ref:{phase}"] = names[f"ref-{phase}-kconv"]
-        elif f"ref-{phase}" in names:
-            found[f"ref:{phase}"] = names[f"ref-{phase}"]
-        elif f"ref-{phase}-relax" in names:
-            found[f"ref:{phase}"] = names[f"ref-{phase}-relax"]
+        elif naming.kpoint_loop_name(prefix) in names:  # the loop's converged static
+            found[f"ref:{phase}"] = names[naming.kpoint_loop_name(prefix)]
+        elif prefix in names:
+            found[f"ref:{phase}"] = names[prefix]
+        elif naming.reference_relax_name(phase) in names:
+            found[f"ref:{phase}"] = names[naming.reference_relax_name(phase)]
     if not found:
         raise InputError(
             f"{root} holds no campaign runs (expected folders such as {UNIT_CELL}, mg-static, "

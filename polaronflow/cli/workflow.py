@@ -82,7 +82,7 @@ def _potcars(values: list[str] | None) -> dict[str, str]:
 
 
 def _options(**kw: Any):
-    from polaronflow.workflows.campaign.flow import make_options
+    from polaronflow.workflows.campaign.options import make_options
 
     opts: dict[str, Any] = {
         "cavity": _cavity(kw["cavity"]),

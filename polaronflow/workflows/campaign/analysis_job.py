@@ -17,8 +17,10 @@ from typing import Any
 
 from jobflow import job
 
+from polaronflow import naming
+
 #: Name of the analysis job in the campaign Flow.
-ANALYSIS_JOB_NAME = "campaign-analysis"
+ANALYSIS_JOB_NAME = naming.ANALYSIS
 
 
 def local_path(dir_name: str | None) -> Path | None:

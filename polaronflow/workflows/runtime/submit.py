@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from jobflow import Flow, JobStore
 
     from polaronflow.settings import PolaronflowSettings
-    from polaronflow.workflows.campaign.flow import CampaignOptions
+    from polaronflow.workflows.campaign.options import CampaignOptions
 
 LAUNCHPAD_FILE = "launchpad.json"
 LOCK_FILE = "launchpad.lock"

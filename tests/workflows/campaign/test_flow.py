@@ -166,7 +166,7 @@ def test_bad_options(kwargs, exc, match):
 
 
 def test_parse_ion():
-    from polaronflow.workflows.campaign.flow import parse_ion
+    from polaronflow.workflows.campaign.options import parse_ion
 
     assert parse_ion("Mg").label == "mg"
     assert (parse_ion("2H").ion, parse_ion("2H").protons, parse_ion("2H").label) == ("H", 2, "h2")
