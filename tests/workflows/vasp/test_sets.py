@@ -243,7 +243,7 @@ def _seeded(wo3_supercell):
 
 
 def test_shared_structure_work_builds_once_and_writes_the_same(wo3_supercell, monkeypatch):
-    from polaronflow.workflows import sets
+    from polaronflow.workflows.vasp import sets
     from polaronflow.workflows.vasp.sets import ScanUSetGenerator, shared_structure_work
 
     seeded = _seeded(wo3_supercell)
