@@ -14,6 +14,7 @@ Names (``T`` is a doped system's tag, :func:`system_tag`; ``P`` a reference phas
     T-seed                          (python) dopant + polaron seeds         Role.SEED
     T-ramp-u9 ... T-ramp-u5         U-ramp relaxations                      Role.RAMP_STEP
     T-ramp-u7-reseed                re-seeded retry of a ramp step          Role.RAMP_STEP
+    T-ramp-u7-reseed-u8             its fresh start at the previous U       Role.RAMP_STEP
     T-static                        static at the final U                   Role.RAMP_STATIC
     ref-P-relax                     reference relaxation                    Role.REFERENCE_RELAX
     ref-P-kconv                     k-point convergence loop (check jobs)   Role.KPOINT_LOOP
@@ -120,9 +121,9 @@ def ramp_step_name(tag: str, u: float) -> str:
     return f"{tag}-ramp-u{format_u(u)}"
 
 
-def reseed_name(step: str) -> str:
-    """The re-seeded retry of a ramp step."""
-    return f"{step}-reseed"
+def reseed_name(step: str, u: float | None = None) -> str:
+    """The re-seeded retry of a ramp step; with ``u``, its fresh start at that (higher) U."""
+    return f"{step}-reseed" if u is None else f"{step}-reseed-u{format_u(u)}"
 
 
 def static_name(tag: str) -> str:
@@ -183,7 +184,12 @@ _TAG = r"(?P<system>(?P<label>[a-z]+\d*)(?:-c(?P<config>\d+))?(?:-nupdown(?P<nup
 _PHASE = r"(?P<phase>[A-Z][A-Za-z0-9]*)"
 _PATTERNS: list[tuple[re.Pattern[str], Role]] = [
     (re.compile(rf"^{_TAG}-seed$"), Role.SEED),
-    (re.compile(rf"^{_TAG}-ramp-u(?P<u>\d+(?:\.\d+)?)(?P<reseed>-reseed)?$"), Role.RAMP_STEP),
+    (
+        re.compile(
+            rf"^{_TAG}-ramp-u(?P<u>\d+(?:\.\d+)?)(?P<reseed>-reseed(?:-u(?P<ru>\d+(?:\.\d+)?))?)?$"
+        ),
+        Role.RAMP_STEP,
+    ),
     (re.compile(rf"^{_TAG}-static$"), Role.RAMP_STATIC),
     (re.compile(rf"^ref-{_PHASE}-relax$"), Role.REFERENCE_RELAX),
     (re.compile(rf"^ref-{_PHASE}-kconv$"), Role.KPOINT_LOOP),
@@ -220,7 +226,7 @@ def parse_job_name(name: str) -> JobName | None:
             label=g.get("label"),
             config=int(g["config"]) if g.get("config") else None,
             nupdown=int(g["nupdown"]) if g.get("nupdown") else None,
-            u=float(g["u"]) if g.get("u") else None,
+            u=float(g["ru"] or g["u"]) if g.get("u") else None,
             reseed=bool(g.get("reseed")),
             phase=g.get("phase"),
             mesh=mesh,

@@ -6,7 +6,9 @@ the ramp steps are left out). It lays them out as ``runs/<job name>`` symlinks i
 folder — the layout ``polaronflow reproduce`` reads — and returns the analysis report
 (polarons, in-gap levels, lattice changes, reaction energies) and the side-by-side reproduction
 of the paper as plain JSON, so they end up in the JobStore beside the task documents. It runs
-even when some parents failed (missing runs are reported, never invented).
+even when some parents failed or a U ramp was stopped: every missing run is listed with its
+reason (``missing_reasons``: the job failed, or the ramp stopped at a named step because the
+polarons delocalised), never invented.
 """
 
 from __future__ import annotations
@@ -71,19 +73,45 @@ def analyse_campaign(run_dirs: dict[str, Any]) -> dict[str, Any]:
     from polaronflow.analysis.report import AnalysisOptions, analyze_runs, read_runs
     from polaronflow.analysis.reproduce import reproduce
     from polaronflow.errors import PolaronflowError
+    from polaronflow.workflows.vasp.checks import read_check_file
 
-    dirs = {name: (d if isinstance(d, str) else None) for name, d in run_dirs.items()}
+    dirs: dict[str, str | None] = {}
+    reasons: dict[str, str] = {}
+    for name, dir_name in run_dirs.items():
+        if not isinstance(dir_name, str):
+            reasons[name] = "the job did not finish (failed, lost, or not run)"
+            continue
+        check = read_check_file(dir_name)
+        if check is not None and check.get("action") == "skipped":
+            # A ramp stopped upstream: the folder holds the reason, not a VASP run.
+            reasons[name] = str(check.get("reason", "skipped"))
+            continue
+        dirs[name] = dir_name
     linked = link_runs(dirs, Path.cwd() / "runs")
+    for name in set(dirs) - set(linked):
+        reasons[name] = f"run folder {dirs[name]} is not on this machine"
     result: dict[str, Any] = {
         "runs": {name: str(path) for name, path in linked.items()},
-        "missing": sorted(set(dirs) - set(linked)),
+        "missing": sorted(reasons),
+        "missing_reasons": dict(sorted(reasons.items())),
     }
+    if linked:
+        try:
+            result["reproduction"] = reproduce(Path.cwd() / "runs").model_dump(mode="json")
+        except PolaronflowError as exc:
+            result["reproduction_error"] = str(exc)
+    else:
+        result["reproduction_error"] = "no finished run to compare with the paper"
+    static_roles = (naming.Role.RAMP_STATIC, naming.Role.SUPERCELL_STATIC)
+    statics = [
+        path
+        for name, path in linked.items()
+        if (job := naming.parse_job_name(name)) is not None and job.role in static_roles
+    ]
     try:
-        result["reproduction"] = reproduce(Path.cwd() / "runs").model_dump(mode="json")
+        runs, errors = read_runs(statics, partial=True)
+        report = analyze_runs(runs, AnalysisOptions(partial=True), read_errors=errors)
+        result["analysis"] = report.model_dump(mode="json")
     except PolaronflowError as exc:
-        result["reproduction_error"] = str(exc)
-    statics = [linked[n] for n in linked if n.endswith("-static")]
-    runs, errors = read_runs(statics, partial=True)
-    report = analyze_runs(runs, AnalysisOptions(partial=True), read_errors=errors)
-    result["analysis"] = report.model_dump(mode="json")
+        result["analysis_error"] = str(exc)
     return result

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from polaronflow import naming
 from polaronflow.errors import WorkflowError
 from polaronflow.workflows.campaign.planning import DEFAULT_SCHEDULE, validate_schedule
+from polaronflow.workflows.vasp.spec import DEFAULT_RESEED_STRETCH
 
 _PROTONS = re.compile(r"^(\d*)H$")
 
@@ -57,8 +58,21 @@ class CampaignOptions(BaseModel):
     )
     reseed_on_delocalisation: bool = Field(
         default=False,
-        description="Instead of stopping, retry a delocalised ramp step once with the polaron "
-        "seeds put back on the same W sites.",
+        description="Instead of stopping, retry a delocalised ramp step once, starting fresh "
+        "(no WAVECAR; ISTART = 0, ICHARG = 2) with the polaron seeds put back on the W sites "
+        "that held them before the step.",
+    )
+    reseed_stretch: float = Field(
+        default=DEFAULT_RESEED_STRETCH,
+        ge=0.0,
+        le=0.2,
+        description="Bond-distortion seed of the re-seeded retry: fractional stretch of the "
+        "seed W's six W–O bonds (0.03 = +3 %; 0 = moments only).",
+    )
+    reseed_at_previous_u: bool = Field(
+        default=False,
+        description="The re-seeded retry first re-localises at the previous, higher U of the "
+        "schedule, then repeats the step from that run's WAVECAR.",
     )
     analysis: bool = Field(
         default=True,

@@ -25,11 +25,9 @@ if TYPE_CHECKING:
 RECORD_KEY = "polaronflow:json"
 #: File name of the record in a run (or dry-run) folder.
 RECORD_FILE = "polaronflow.json"
-
-
-def format_u(u: float) -> str:
-    """Format a U value for a job name: 9.0 -> "9", 6.5 -> "6.5"."""
-    return f"{float(u):g}"
+#: Default bond-distortion seed of a re-seeded retry (+3 % on the seed W's six W–O bonds):
+#: a fresh start from moments alone tends to delocalise again at the same U.
+DEFAULT_RESEED_STRETCH = 0.03
 
 
 def job_record(name: str, role: str, **fields: Any) -> dict[str, Any]:
