@@ -181,6 +181,8 @@ def build_doped(
     enumerate_cavities, enumerate_nupdown
         Cavities (``"all"``: one per orbit) and spin states (``"auto"``: all) of the candidates.
     """
+    if not (isinstance(seed_tolerance, int | float) and seed_tolerance >= 0):
+        raise PolaronSeedError(f"seed tie tolerance {seed_tolerance!r} must be a number >= 0 (Å)")
     if host is None:
         base = gamma_wo3()
     elif isinstance(host, Structure):
