@@ -159,28 +159,27 @@ def _print_candidates(console, cset, out: Path) -> None:
             f"{group.n_classes} classes ({tol})"
         )
     first_state = cset.nupdown[0] if cset.nupdown else None
+    protons = cset.dopant == "H"
     table = Table(title=f"Candidate classes ({cset.n_classes}; each in NUPDOWN {cset.nupdown})")
-    columns = ("class", "where", "shells", "W (0-based)", "VASP ions", "d(dopant–W) / Å")
-    for col in (*columns, "d(W–W) / Å", "count"):
+    columns = ["class", "O (0-based)" if protons else "cavity", "shells", "W index (VASP ion)"]
+    columns += ["d(dopant–W)/Å", "d(W–W)/Å"] + (["d(H–H)/Å"] if protons else []) + ["count"]
+    for col in columns:
         table.add_column(col, justify="right")
     for cand in cset.candidates:
         if cand.nupdown != first_state:
             continue
-        where = (
-            f"cav {cand.cavity_index}"
-            if cand.cavity_index is not None
-            else "O " + ",".join(str(o) for o in cand.o_indices)
-        )
-        table.add_row(
+        where = ",".join(str(o) for o in cand.o_indices) if protons else str(cand.cavity_index)
+        row = [
             str(cand.class_id),
             where,
             ",".join(str(x) for x in cand.shells),
-            ",".join(str(s.index) for s in cand.seeds),
-            ",".join(str(s.vasp_ion) for s in cand.seeds),
-            ",".join(f"{d:.3f}" for d in cand.dopant_w_distances),
-            ",".join(f"{d:.3f}" for d in cand.w_w_distances),
-            str(cand.count),
-        )
+            " ".join(f"{s.index}({s.vasp_ion})" for s in cand.seeds),
+            " ".join(f"{d:.2f}" for d in cand.dopant_w_distances),
+            " ".join(f"{d:.2f}" for d in cand.w_w_distances),
+        ]
+        if protons:
+            row.append(" ".join(f"{d:.2f}" for d in cand.dopant_dopant_distances))
+        table.add_row(*row, str(cand.count))
     console.print(table)
     console.print(
         f"{cset.n_configurations} configurations in {cset.n_classes} classes ({tol}); "
