@@ -41,10 +41,15 @@ def build(
         "allowed.",
     ),
     seed_tolerance: float = typer.Option(
-        0.1,
+        0.25,
         "--seed-tolerance",
-        help="Tie tolerance of the seed rule (Å): among W within it of the best distance the "
-        "lowest index wins (auto and d: seeds).",
+        help="Tie tolerance of the seed rule for auto seeds (Å): among W within it of the "
+        "nearest the lowest index wins, the same W before and after a relaxation.",
+    ),
+    distance_tolerance: float = typer.Option(
+        0.05,
+        "--distance-tolerance",
+        help="Tie and match tolerance of d: seeds (Å).",
     ),
     supercell: tuple[int, int, int] = typer.Option(
         (2, 2, 2), "--supercell", help="Supercell multiples."
@@ -114,6 +119,7 @@ def build(
         allow_count_mismatch=allow_count_mismatch,
         enumerate_shells=shells,
         seed_tolerance=seed_tolerance,
+        distance_tolerance=distance_tolerance,
         enumerate_tolerance=class_tolerance or None,
         enumerate_cavities=enumerate_cavities,
         enumerate_nupdown=nupdown_states,
@@ -126,18 +132,27 @@ def build(
         f"[bold]{manifest['formula']}[/] ({manifest['n_sites']} sites) — {doping['label']}, "
         f"{doping['electrons_donated']} electrons donated → {out}"
     )
-    table = Table(title="Polaron seeds")
-    for col in ("W index (0-based)", "VASP ion", "shell", "d(dopant–W) / Å", "seed moment / μB"):
+    rule = manifest["seed_rule"]
+    table = Table(title=f"Polaron seeds ({', '.join(rule['request'])})")
+    columns = ["W index (0-based)", "VASP ion", "shell", "d(dopant–W) / Å", "seed moment / μB"]
+    margins = rule["margins"]
+    for col in columns + (["rule margin / Å"] if margins else []):
         table.add_column(col, justify="right")
-    for seed in manifest["polaron_seeds"]:
-        table.add_row(
+    for k, seed in enumerate(manifest["polaron_seeds"]):
+        row = [
             str(seed["w_index"]),
             str(seed["vasp_ion"]),
             str(seed["shell"]),
             f"{seed['distance_to_dopant']:.3f}",
             f"{seed['seed_moment']:.2f}",
-        )
+        ]
+        table.add_row(*row, *([f"{margins[k]:.3f}"] if margins else []))
     console.print(table)
+    if margins:
+        console.print(
+            f"auto seeds: lowest W index within {rule['tie_tolerance']} Å of the nearest in each "
+            "shell (stable while distances move less than the margin)"
+        )
     if result.candidates is not None:
         _print_candidates(console, result.candidates, out)
 
@@ -213,7 +228,7 @@ def sites(
         "distance to the cavity centre, shell).",
     ),
     seed_tolerance: float = typer.Option(
-        0.1, "--seed-tolerance", help="Tie tolerance of the seed rule shown per shell (Å)."
+        0.25, "--seed-tolerance", help="Tie tolerance of the seed rule shown per shell (Å)."
     ),
 ) -> None:
     """List the A-site cavities of the host supercell and the W shells around one of them."""

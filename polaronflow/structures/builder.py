@@ -20,6 +20,7 @@ from polaronflow.structures.candidates import CandidateSet, candidate_set
 from polaronflow.structures.doping import DopedStructure, insert_cation, insert_protons
 from polaronflow.structures.host import gamma_wo3, load_host, make_supercell
 from polaronflow.structures.polarons import (
+    DEFAULT_DISTANCE_TOLERANCE,
     DEFAULT_SEED_MOMENT,
     DEFAULT_SEED_TOLERANCE,
     SEED_RULE,
@@ -45,6 +46,8 @@ class BuildResult:
     stretch: float = 0.0
     #: tie tolerance of the seed rule (Å), see :func:`~polaronflow.structures.polarons.pick_seed`.
     seed_tolerance: float = DEFAULT_SEED_TOLERANCE
+    #: tie and match tolerance of ``d:`` seeds (Å).
+    distance_tolerance: float = DEFAULT_DISTANCE_TOLERANCE
     #: how the seeds were asked for: "auto", "none" or the tokens given (37, ion:38, d:3.24).
     seed_request: list[str] = field(default_factory=list)
     #: the candidate enumeration (``enumerate_shells`` given), written as ``candidates.json``.
@@ -83,6 +86,8 @@ class BuildResult:
                 "request": list(self.seed_request),
                 "rule": SEED_RULE,
                 "tie_tolerance": self.seed_tolerance,
+                "distance_tolerance": self.distance_tolerance,
+                "margins": [round(m, 4) for m in self.seeds.margins],
                 "indices": "w_index is the 0-based site index; vasp_ion = w_index + 1 is the "
                 "1-based POSCAR ion number",
             },
@@ -141,6 +146,7 @@ def build_doped(
     enumerate_shells: Sequence[int] | None = None,
     *,
     seed_tolerance: float = DEFAULT_SEED_TOLERANCE,
+    distance_tolerance: float = DEFAULT_DISTANCE_TOLERANCE,
     enumerate_tolerance: float | None = None,
     enumerate_cavities: str | Sequence[int] = "all",
     enumerate_nupdown: Sequence[int] | str = "auto",
@@ -173,16 +179,20 @@ def build_doped(
         (``configurations``, for the chosen cavity) and the search candidates
         (``candidates``: :func:`~polaronflow.structures.candidates.candidate_set`).
     seed_tolerance
-        Tie tolerance (Å) of the seed rule for ``"auto"`` and ``d:`` seeds: among W within it of
-        the best distance, the lowest index wins, so the same W is chosen in the unrelaxed
-        (build, dry run) and the relaxed (run time) supercell.
+        Tie tolerance (Å) of the seed rule for ``"auto"`` seeds: among W within it of the
+        nearest, the lowest index wins, so the same W is chosen in the unrelaxed (build, dry
+        run) and the relaxed (run time) supercell.  Recorded in the manifest with each seed's
+        margin (how far distances may move before the choice changes).
+    distance_tolerance
+        Tie and match tolerance (Å) of ``d:`` seeds.
     enumerate_tolerance
         Pseudo-symmetry tolerance (Å) of the candidates; None or 0: exact symmetry only.
     enumerate_cavities, enumerate_nupdown
         Cavities (``"all"``: one per orbit) and spin states (``"auto"``: all) of the candidates.
     """
-    if not (isinstance(seed_tolerance, int | float) and seed_tolerance >= 0):
-        raise PolaronSeedError(f"seed tie tolerance {seed_tolerance!r} must be a number >= 0 (Å)")
+    for name, value in (("seed", seed_tolerance), ("distance", distance_tolerance)):
+        if not (isinstance(value, int | float) and value >= 0):
+            raise PolaronSeedError(f"{name} tolerance {value!r} must be a number >= 0 (Å)")
     if host is None:
         base = gamma_wo3()
     elif isinstance(host, Structure):
@@ -206,7 +216,7 @@ def build_doped(
         seeds = PolaronConfiguration(w_indices=(), shells=(), distances=())
         request = ["none"]
     else:
-        indices, request = resolve_polaron_spec(doped, polarons, seed_tolerance)
+        indices, request = resolve_polaron_spec(doped, polarons, distance_tolerance)
         seeds = _explicit(doped, indices)
     if len(seeds.w_indices) != doped.electrons_donated and not allow_count_mismatch:
         raise PolaronSeedError(
@@ -250,6 +260,7 @@ def build_doped(
         seed_moment=seed_moment,
         stretch=stretch,
         seed_tolerance=seed_tolerance,
+        distance_tolerance=distance_tolerance,
         seed_request=request,
         candidates=candidates,
     )

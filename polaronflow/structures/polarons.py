@@ -9,7 +9,7 @@ a little, since a W5+ polaron is larger than W6+ (bond-distortion seeding).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import combinations
 
 import numpy as np
@@ -25,17 +25,24 @@ DEFAULT_SEED_MOMENT = 1.0
 _W_O_BOND_MAX = 2.6
 #: Cap on the number of candidate configurations enumerated before symmetry reduction.
 MAX_CONFIGURATIONS = 200_000
-#: Tie tolerance (Å) of the seed rule (:func:`pick_seed`): W whose distances differ by less than
-#: this are treated as equally near.  In γ-WO3 four shell-2 W lie within 0.07 Å of each other
-#: around a cavity and their order changes when the cell relaxes; 0.1 Å covers them.
-DEFAULT_SEED_TOLERANCE = 0.1
+#: Tie tolerance (Å) of the seed rule for ``auto`` seeds (:func:`pick_seed`): W whose distances
+#: to the dopant differ by less than this are treated as equally near and the lowest index wins.
+#: In γ-WO3 four shell-2 W lie within 0.07 Å of each other and which is nearest changes when the
+#: cell relaxes.  0.25 Å is chosen from the rule's margins (:func:`seed_margin`) around the two
+#: cavity orbits of γ-WO3: the smallest margin is 0.12 Å at 0.25 Å, against 0.03 Å at 0.1 Å and
+#: 0.07 Å at 0.2 Å, so a relaxation must move distances by > 0.1 Å to change a default seed.
+DEFAULT_SEED_TOLERANCE = 0.25
+#: Tie (and match) tolerance (Å) for ``d:X`` seeds: smaller than the ``auto`` one, since the user
+#: asks for a distance; "the W nearest X" is only as stable as this is (``ion:N`` pins one W).
+DEFAULT_DISTANCE_TOLERANCE = 0.05
 #: The seed rule in words (recorded in the build manifest next to the tolerance).
 SEED_RULE = (
     "among the eligible W (for 'auto': the W of the wanted shell around the dopant that are not "
-    "framework neighbours of a seed already chosen; for 'd:X': every W not yet chosen, measured "
-    "by |d(dopant-W) - X|), keep those whose distance (or deviation) is within the tie "
-    "tolerance of the smallest one, and take the lowest site index among them; the choice does "
-    "not depend on distance differences smaller than the tolerance"
+    "framework neighbours of a seed already chosen; for 'd:X': every W not yet chosen within "
+    "the distance tolerance of X, measured by |d(dopant-W) - X|), keep those whose distance (or "
+    "deviation) is within the tie tolerance of the smallest one, and take the lowest site index "
+    "among them; site indices do not change in a relaxation, so the choice changes only when a "
+    "distance moves by more than the seed's margin"
 )
 
 
@@ -51,6 +58,8 @@ class PolaronConfiguration:
     distances: tuple[float, ...]
     #: how many configurations of the enumeration this one stands for (symmetry multiplicity).
     multiplicity: int = 1
+    #: per seed, the seed rule's margin (Å, :func:`seed_margin`); empty unless chosen by a rule.
+    margins: tuple[float, ...] = ()
 
     def as_dict(self) -> dict:
         return {
@@ -323,6 +332,18 @@ def pick_seed(eligible: dict[int, float], tolerance: float = DEFAULT_SEED_TOLERA
     return min(w for w, value in eligible.items() if value <= best + tolerance)
 
 
+def seed_margin(eligible: dict[int, float], tolerance: float, pick: int) -> float:
+    """How far (Å) the distances may move before :func:`pick_seed` would choose differently.
+
+    The smaller of: the room of the chosen W inside the tie window (best + tolerance), and the
+    gap from the window edge to every W of lower index outside it.  An estimate (it holds the
+    best value fixed): a relaxation that changes distances by less than it keeps the seed.
+    """
+    edge = min(eligible.values()) + tolerance
+    gaps = [edge - eligible[pick]] + [d - edge for w, d in eligible.items() if w < pick]
+    return float(min(gaps))
+
+
 def w_dopant_distances(doped: DopedStructure) -> dict[int, float]:
     """Every W site index -> its distance (Å, nearest periodic image) to the nearest dopant."""
     s = doped.structure
@@ -360,10 +381,14 @@ def auto_polaron_seeds(
     def far_from_chosen(w: int) -> bool:
         return all(s.get_distance(w, c) > 4.6 for c in chosen)
 
+    margins: list[float] = []
+
     def choose(options: dict[int, float]) -> int:
         free = {w: d for w, d in options.items() if w not in chosen}
-        apart = {w: d for w, d in free.items() if far_from_chosen(w)}
-        return pick_seed(apart or free, tolerance)
+        eligible = {w: d for w, d in free.items() if far_from_chosen(w)} or free
+        pick = pick_seed(eligible, tolerance)
+        margins.append(seed_margin(eligible, tolerance, pick))
+        return pick
 
     n = doped.electrons_donated
     if len(doped.dopant_indices) == 1:
@@ -386,13 +411,15 @@ def auto_polaron_seeds(
     if any(w not in table for w in chosen):  # beyond the shells searched (several dopants)
         distances = w_dopant_distances(doped)
         table.update({w: (0, distances[w]) for w in chosen if w not in table})
-    return _configuration(chosen, table)
+    config = _configuration(chosen, table)
+    margin_of = dict(zip(chosen, margins, strict=True))
+    return replace(config, margins=tuple(margin_of[w] for w in config.w_indices))
 
 
 def resolve_polaron_spec(
     doped: DopedStructure,
     spec: str | Sequence[int | str],
-    tolerance: float = DEFAULT_SEED_TOLERANCE,
+    tolerance: float = DEFAULT_DISTANCE_TOLERANCE,
 ) -> tuple[list[int], list[str]]:
     """Turn a ``--polarons`` specification into W site indices.
 
@@ -402,8 +429,10 @@ def resolve_polaron_spec(
     - ``ion:38``: a VASP ion number (1-based position in the POSCAR, as in OUTCAR's
       "magnetization (x)" table); ``ion:38`` is site index 37;
     - ``d:3.24``: the W whose distance to the nearest dopant is nearest 3.24 Å, chosen by
-      :func:`pick_seed` (ties within ``tolerance`` go to the lowest index; W already chosen are
-      skipped); an error when no W lies within ``tolerance`` of the distance.
+      :func:`pick_seed` among the W within ``tolerance`` of 3.24 Å (ties within ``tolerance``
+      of the best go to the lowest index; W already chosen are skipped); an error when no W lies
+      within ``tolerance`` of the distance.  It is resolved on the structure at hand: the
+      unrelaxed supercell in ``build`` and the dry run, the relaxed one at run time.
 
     Parameters
     ----------
@@ -527,13 +556,17 @@ def w_site_table(
     for shell in shells:
         members = {w: nearest[w] for w, n in shell_of_w.items() if n == shell.number}
         pick = pick_seed(members, seed_tolerance) if members else None
+        rule_pick = None
+        if pick is not None:
+            margin = round(seed_margin(members, seed_tolerance, pick), 4)
+            rule_pick = {"index": pick, "vasp_ion": pick + 1, "margin": margin}
         shell_rows.append(
             {
                 "number": shell.number,
                 "count": shell.count,
                 "d_min": round(shell.d_min, 4),
                 "d_max": round(shell.d_max, 4),
-                "rule_pick": None if pick is None else {"index": pick, "vasp_ion": pick + 1},
+                "rule_pick": rule_pick,
             }
         )
     return {

@@ -148,11 +148,11 @@ def test_build_polarons_by_ion_number_and_distance(tmp_path):
     assert [(s["w_index"], s["vasp_ion"]) for s in seeds] == [(37, 38), (0, 1)]
     # the distances of those two W, asked as d:, with a tolerance below the gaps around them
     d1, d2 = (s["distance_to_dopant"] for s in seeds)
-    args = ["--polarons", f"d:{d1},d:{d2}", "--seed-tolerance", "0.005"]
+    args = ["--polarons", f"d:{d1},d:{d2}", "--distance-tolerance", "0.005"]
     assert run_cli("build", *args, "--out", str(b)) == 0
     manifest = json.loads((b / "manifest.json").read_text())
     assert [s["w_index"] for s in manifest["polaron_seeds"]] == [37, 0]
-    assert manifest["seed_rule"]["tie_tolerance"] == 0.005
+    assert manifest["seed_rule"]["distance_tolerance"] == 0.005
     assert manifest["seed_rule"]["request"] == [f"d:{d1}", f"d:{d2}"]
 
 

@@ -11,6 +11,8 @@ from polaronflow.structures.builder import build_doped
 from polaronflow.structures.doping import insert_cation
 from polaronflow.structures.host import _ASYMMETRIC_UNIT, _P21N_OPS, gamma_wo3, make_supercell
 from polaronflow.structures.polarons import (
+    DEFAULT_DISTANCE_TOLERANCE,
+    DEFAULT_SEED_TOLERANCE,
     _nearest_shell_table,
     pick_seed,
     resolve_polaron_spec,
@@ -81,13 +83,23 @@ def test_auto_seed_is_the_lowest_index_of_the_tie_group(wo3_supercell):
     table = _nearest_shell_table(doped)
     shell1 = {w: d for w, (sh, d) in table.items() if sh == 1}
     nearest = min(shell1.values())
-    ties = [w for w, d in shell1.items() if d <= nearest + 0.1]
-    assert len(ties) > 1  # γ-WO3 has near-ties in shell 1 too (3.01, 3.04, 3.09 Å)
+    ties = [w for w, d in shell1.items() if d <= nearest + DEFAULT_SEED_TOLERANCE]
+    assert len(ties) > 1  # γ-WO3 has near-ties in shell 1 too (3.01, 3.04, 3.09, 3.14 Å)
     assert result.seeds.w_indices[0] == min(ties)
-    assert result.manifest()["seed_rule"]["tie_tolerance"] == 0.1
+    rule = result.manifest()["seed_rule"]
+    assert rule["tie_tolerance"] == DEFAULT_SEED_TOLERANCE
+    # the margin: the chosen W's room inside the window, or the gap to a lower index outside
+    edge = nearest + DEFAULT_SEED_TOLERANCE
+    lower_outside = [shell1[w] - edge for w in shell1 if w < min(ties) and w not in ties]
+    expected = min([edge - shell1[min(ties)], *lower_outside])
+    assert rule["margins"][0] == pytest.approx(expected, abs=1e-4)
+    assert all(m > 0.1 for m in rule["margins"])  # the reason for the default tolerance
     # a zero tolerance is the plain "nearest" rule
     plain = build_doped("Mg", cavity=0, host=wo3_supercell, supercell=(1, 1, 1), seed_tolerance=0)
     assert plain.seeds.w_indices[0] == min(shell1, key=shell1.get)
+    for cavity in (0, 32):  # both orbits: every default seed keeps > 0.1 Å of margin
+        margins = build_doped("Mg", cavity=cavity, host=wo3_supercell, supercell=(1, 1, 1))
+        assert min(margins.seeds.margins) > 0.1
 
 
 def test_ion_numbers_are_one_based_and_mix_with_indices(wo3_supercell):
@@ -107,8 +119,9 @@ def test_distance_seeds_follow_the_same_rule(wo3_supercell):
     dist = w_dopant_distances(doped)
     # W37 is the nearest W (3.010 Å); W25 is 0.03 Å farther: a tie, so the lower index wins
     target = dist[37]
-    ties = sorted(w for w, d in dist.items() if abs(d - target) <= 0.1)
-    assert resolve_polaron_spec(doped, f"d:{target:.4f}")[0] == [min(ties)]
+    ties = sorted(w for w, d in dist.items() if abs(d - target) <= DEFAULT_DISTANCE_TOLERANCE)
+    assert ties == [25, 37]
+    assert resolve_polaron_spec(doped, f"d:{target:.4f}")[0] == [25]
     # with a tolerance below the gap the exact W is taken
     assert resolve_polaron_spec(doped, f"d:{target:.4f}", tolerance=0.01)[0] == [37]
     # the same target twice: W already chosen are skipped, the second takes the next by the rule
