@@ -135,6 +135,11 @@ class Candidate(_Model):
     member_multiplicities: list[int] = Field(
         description="Exact symmetry multiplicity of each member (same order as members)."
     )
+    member_o_indices: list[list[int]] = Field(
+        default_factory=list,
+        description="Protons only: the protonated O site indices (0-based) of each member, same "
+        "order as members.",
+    )
     spread: float = Field(
         description="Largest difference of any sorted distance between two members, Å "
         "(at most the tolerance)."
@@ -174,8 +179,9 @@ class CandidateGroup(_Model):
     n_orbits: int = Field(description="Symmetry-distinct configurations (exact symmetry).")
     n_classes: int = Field(description="Classes after the pseudo-symmetry grouping.")
     site_symmetry_operations: int = Field(
-        description="Operations of the doped cell's space group (site symmetry of the dopant "
-        "times the translations that keep it; 1 = no symmetry)."
+        description="Cations: operations of the doped cell's space group, i.e. the site "
+        "symmetry of the cavity centre (1 = none); protons: operations of the host's space "
+        "group acting on the O sites (the arrangements of several H are reduced with them)."
     )
 
 
@@ -471,6 +477,11 @@ def candidate_set(
                         n_orbits=len(members),
                         members=[list(items[m][2][1].w_indices) for m in members],
                         member_multiplicities=[items[m][2][1].multiplicity for m in members],
+                        member_o_indices=[
+                            list(items[m][2][2]["o_indices"])
+                            for m in members
+                            if "o_indices" in items[m][2][2]
+                        ],
                         spread=round(_spread([items[m][1] for m in members]), 4),
                     )
                 )

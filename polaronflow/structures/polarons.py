@@ -235,18 +235,21 @@ def canonical_combinations(
     position = {int(w): a for a, w in enumerate(idx)}
     combos = np.asarray(combos, dtype=int)
     pos = np.vectorize(position.__getitem__, otypes=[int])(combos) if combos.size else combos
-    images = np.sort(perms[:, pos], axis=-1)  # (n_ops, n_combos, k)
     n_base = int(idx.max()) + 1 if idx.size else 1
     k = combos.shape[1] if combos.ndim == 2 else 0
-    if k and n_base**k < 2**62:
-        weights = n_base ** np.arange(k - 1, -1, -1, dtype=np.int64)
-        codes = images.astype(np.int64) @ weights  # (n_ops, n_combos)
-        best = np.argmin(codes, axis=0)
-        return images[best, np.arange(images.shape[1])]
-    out = []
-    for c in range(images.shape[1]):
-        out.append(min(tuple(images[o, c]) for o in range(images.shape[0])))
-    return np.array(out, dtype=int).reshape(len(out), k)
+    out = np.empty((len(pos), k), dtype=int)
+    # blocks keep the (operations x combinations x k) image array to a few tens of MB
+    block = max(1, 2_000_000 // max(1, len(perms) * max(k, 1)))
+    for start in range(0, len(pos), block):
+        images = np.sort(perms[:, pos[start : start + block]], axis=-1)  # (n_ops, n, k)
+        if k and n_base**k < 2**62:
+            weights = n_base ** np.arange(k - 1, -1, -1, dtype=np.int64)
+            best = np.argmin(images.astype(np.int64) @ weights, axis=0)  # lexicographic min
+            out[start : start + block] = images[best, np.arange(images.shape[1])]
+        else:
+            for c in range(images.shape[1]):
+                out[start + c] = min(tuple(images[o, c]) for o in range(images.shape[0]))
+    return out
 
 
 def enumerate_polaron_configurations(

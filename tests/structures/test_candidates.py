@@ -196,6 +196,9 @@ def test_protons_over_o_site_orbits(wo3_supercell):
     assert min(far) > max(near)
     grouped = candidate_set(wo3_supercell, None, protons=2, tolerance=0.3)
     assert grouped.groups[0].n_classes == 5
+    for cand in grouped.candidates:
+        assert len(cand.member_o_indices) == len(cand.members)
+        assert cand.member_o_indices[0] == cand.o_indices
     assert sum(c.count for c in grouped.candidates if c.nupdown == 0) == group.n_configurations
     one = candidate_set(wo3_supercell, None, protons=1, tolerance=None)
     assert one.groups[0].n_orbits == 6 and one.nupdown == [1]
