@@ -67,6 +67,10 @@ def test_auto_seeds_survive_a_relaxation_where_nearest_flips(strain, dbeta, shif
         before = build_doped("Mg", cavity=cavity)
         after = build_doped("Mg", cavity=cavity, host=relaxed)
         assert after.doped.cavity.orbit == before.doped.cavity.orbit
+        # the same cavity (index order is by orbit, then fractional coordinates)
+        assert np.allclose(
+            after.doped.cavity.frac_coords, before.doped.cavity.frac_coords, atol=2e-3
+        )
         assert after.seeds.w_indices == before.seeds.w_indices
         assert sorted(after.seeds.shells) == [1, 2]
         nearest = []
