@@ -37,8 +37,7 @@ class PlanRow(BaseModel):
 
     name: str = Field(description="Job name.")
     kind: str = Field(
-        description="vasp, kconv (first static of a convergence loop), supercell or seed "
-        "(python)."
+        description="vasp, kconv (first static of a convergence loop), supercell or seed (python)."
     )
     role: str = Field(description="The job's role (polaronflow.naming.Role).")
     parents: list[str] = Field(description="Jobs this one waits for.")

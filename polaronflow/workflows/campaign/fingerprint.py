@@ -106,8 +106,7 @@ def campaign_fingerprint(options: CampaignOptions, plan: CampaignPlan | None = N
             for j in plan.jobs()
         ],
         "systems": [
-            {"tag": s.tag, "seed": s.seed.kwargs(), "electrons": s.electrons}
-            for s in plan.systems
+            {"tag": s.tag, "seed": s.seed.kwargs(), "electrons": s.electrons} for s in plan.systems
         ],
         "references": [_loop_settings(r.kconv) for r in plan.references],
     }

@@ -26,8 +26,8 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 
 def _fingerprint(**changes):
-    from polaronflow.workflows.campaign.options import make_options
     from polaronflow.workflows.campaign.fingerprint import campaign_fingerprint
+    from polaronflow.workflows.campaign.options import make_options
 
     return campaign_fingerprint(make_options(**(SMALL | changes)))
 

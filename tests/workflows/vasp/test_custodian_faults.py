@@ -3,7 +3,8 @@
 The Flow is the campaign ``polaronflow submit`` builds (small: Mg only, 2x1x1 supercell,
 U 9 -> 5, fast k-points, no references). Every job runs atomate2's real ``run_vasp``
 (custodian with polaronflow's handler set and validators from
-``polaronflow.workflows.vasp.handlers``) with the mock-VASP emulator as the VASP command (``mock_vasp.mode = "custodian"``); the emulator's fault injection decides the failure.
+``polaronflow.workflows.vasp.handlers``) with the mock-VASP emulator as the VASP command
+(``mock_vasp.mode = "custodian"``); the emulator's fault injection decides the failure.
 """
 
 from __future__ import annotations
@@ -71,9 +72,7 @@ def test_handler_set_is_the_one_custodian_runs(tmp_path) -> None:
 
 
 @pytest.mark.parametrize("fault", ["zbrent", "edddav"])
-def test_fixable_error_is_corrected_and_recorded(
-    mock_vasp, tmp_path, monkeypatch, fault
-) -> None:
+def test_fixable_error_is_corrected_and_recorded(mock_vasp, tmp_path, monkeypatch, fault) -> None:
     from pymatgen.io.vasp import Incar
 
     mock_vasp.mode = "custodian"
