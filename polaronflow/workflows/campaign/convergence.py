@@ -29,6 +29,7 @@ from pydantic import BaseModel, Field
 from polaronflow import naming
 from polaronflow.errors import WorkflowError
 from polaronflow.workflows.campaign.planning import DEFAULT_TOLERANCE, KPointConvergencePlan
+from polaronflow.workflows.vasp.makers import maker_from_spec
 from polaronflow.workflows.vasp.sets import kpoint_mesh
 from polaronflow.workflows.vasp.spec import job_record
 
@@ -115,7 +116,9 @@ class KPointConvergenceMaker(KPointConvergencePlan, Maker):
         super().__post_init__()
         if self.static_maker is None:
             spec = self.static_spec(naming.kpoint_static_name(self.name, (1, 1, 1)), (1, 1, 1))
-            self.static_maker = spec.maker(self.walltime, self.vasp_cmd, self.potcar_spec)
+            self.static_maker = maker_from_spec(
+                spec, self.walltime, self.vasp_cmd, self.potcar_spec
+            )
 
     def static_job(self, structure: Structure, mesh: tuple[int, ...], length: float | None) -> Job:
         """The static at ``mesh`` (named ``{name}-kconv-k{n1}x{n2}x{n3}``)."""

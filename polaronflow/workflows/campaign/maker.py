@@ -34,7 +34,7 @@ from polaronflow.workflows.campaign.options import CampaignOptions, make_options
 from polaronflow.workflows.campaign.plan import CampaignPlan, SystemPlan, plan_campaign
 from polaronflow.workflows.campaign.planning import KPointConvergencePlan, RampPlan
 from polaronflow.workflows.campaign.ramp import URampMaker
-from polaronflow.workflows.vasp.makers import make_job
+from polaronflow.workflows.vasp.makers import make_job, maker_from_spec
 from polaronflow.workflows.vasp.spec import DEFAULT_RESEED_STRETCH
 
 if TYPE_CHECKING:
@@ -133,7 +133,7 @@ class PolaronCampaignMaker(Maker):
     @staticmethod
     def vasp_maker(spec: VaspJobSpec, options: CampaignOptions) -> BaseVaspMaker:
         """The atomate2 maker of one planned VASP job."""
-        return spec.maker(options.walltime, options.vasp_cmd, options.potcar_spec)
+        return maker_from_spec(spec, options.walltime, options.vasp_cmd, options.potcar_spec)
 
     # -------------------------------------------------------------------- make
     def make(self, plan: CampaignPlan) -> Flow:

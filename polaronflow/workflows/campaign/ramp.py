@@ -37,6 +37,7 @@ from jobflow import Flow, Maker
 
 from polaronflow.errors import WorkflowError
 from polaronflow.workflows.campaign.planning import DEFAULT_SCHEDULE, RampPlan, validate_schedule
+from polaronflow.workflows.vasp.makers import maker_from_spec
 from polaronflow.workflows.vasp.spec import DEFAULT_RESEED_STRETCH
 
 if TYPE_CHECKING:
@@ -125,7 +126,7 @@ class URampMaker(RampPlan, Maker):
         current_structure, current_dir = structure, prev_dir
         seeds = self._original_seeds(structure)
         for spec in self.steps():
-            maker = spec.maker(self.walltime, self.vasp_cmd, self.potcar_spec)
+            maker = maker_from_spec(spec, self.walltime, self.vasp_cmd, self.potcar_spec)
             if self.check_polarons:
                 maker = self._checked(maker, seeds)
                 record = dict(maker.write_additional_data.get(RECORD_KEY) or {})
