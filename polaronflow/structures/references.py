@@ -49,6 +49,15 @@ def _molecule(name: str, triplet: bool = False) -> Callable[[], Structure]:
     return build
 
 
+#: Reference phases that are metals: their jobs use metal smearing (Methfessel–Paxton for the
+#: relaxation, tetrahedron with Blöchl corrections for the energies; the parameter file's
+#: ``metal`` section). Everything else (oxides, molecules) is treated as an insulator.
+METAL_PHASES = frozenset({"Mg", "Li", "Na", "K", "Ca", "Zn", "Al"})
+
+#: Fixed total moment (NUPDOWN, μB) of a reference phase whose spin state is known: O2 is a
+#: triplet (2 μB); left free, a molecule in a box can end in the singlet.
+FIXED_MOMENTS: dict[str, int] = {"O2": 2}
+
 #: name -> (builder, provenance note).  Lattice constants: experiment, room temperature.
 REFERENCE_PHASES: dict[str, tuple[Callable[[], Structure], str]] = {
     "MgO": (_bulk("MgO", "rocksalt", a=4.212), "rock salt, a = 4.212 Å"),
@@ -98,7 +107,10 @@ def reference_structure(name: str) -> Structure:
     -------
     Structure
         ``properties["reference"]`` names the phase and its prototype; molecules have
-        ``properties["molecule"] = True`` and a ``magmom`` site property (2 μB for O2).
+        ``properties["molecule"] = True`` and a ``magmom`` site property (2 μB for O2);
+        ``properties["metal"]`` is True for the phases of :data:`METAL_PHASES`, False
+        otherwise; ``properties["nupdown"]`` is the fixed total moment of
+        :data:`FIXED_MOMENTS` (2 for O2), None otherwise.
 
     Raises
     ------
@@ -114,7 +126,14 @@ def reference_structure(name: str) -> Structure:
     builder, note = REFERENCE_PHASES[name]
     structure = builder()
     structure.properties["reference"] = {"phase": name, "prototype": note}
+    structure.properties["metal"] = name in METAL_PHASES
+    structure.properties["nupdown"] = FIXED_MOMENTS.get(name)
     return structure
+
+
+def is_metal_phase(structure: Structure) -> bool:
+    """Whether a reference structure is a metal (``properties["metal"]``, set above)."""
+    return bool(structure.properties.get("metal", False))
 
 
 def references_for_ion(ion: str) -> dict[str, Structure]:

@@ -46,3 +46,24 @@ def test_no_prototype_asks_for_a_file():
         references_for_ion("Al")
     with pytest.raises(ReferencePhaseError, match="no reference phases known"):
         references_for_ion("Xx")
+
+
+def test_metal_flag_is_set_on_the_metal_phases_only():
+    from polaronflow.structures.references import METAL_PHASES, REFERENCE_PHASES, is_metal_phase
+
+    assert {"Mg", "Li", "Na", "K", "Ca", "Zn", "Al"} == METAL_PHASES
+    for name in REFERENCE_PHASES:
+        s = reference_structure(name)
+        assert s.properties["metal"] is (name in METAL_PHASES), name
+        assert is_metal_phase(s) is (name in METAL_PHASES)
+        if name in METAL_PHASES:
+            # a metal phase is the element itself
+            assert [el.symbol for el in s.composition.elements] == [name]
+
+
+def test_fixed_total_moment_only_for_o2():
+    from polaronflow.structures.references import REFERENCE_PHASES
+
+    moments = {n: reference_structure(n).properties["nupdown"] for n in REFERENCE_PHASES}
+    assert moments.pop("O2") == 2
+    assert set(moments.values()) == {None}

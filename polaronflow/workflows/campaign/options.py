@@ -50,6 +50,14 @@ class CampaignOptions(BaseModel):
         default=DEFAULT_SCHEDULE, description="U schedule on W d (eV), in run order."
     )
     final_isif: int = Field(default=3, description="ISIF of the last ramp step.")
+    intermediate_ediffg: float | None = Field(
+        default=None,
+        lt=0,
+        description="EDIFFG (eV/Å, negative: a force criterion) of the U-ramp steps before the "
+        "last, to save ionic steps at U values whose geometries are only starting points; None "
+        "(the default) keeps the paper's -0.01 on every step. The last step always uses -0.01. "
+        "Recorded in every ramp job's record.",
+    )
     polaron_check: bool = Field(
         default=True,
         description="After every ramp step and the final static, check that the donated "

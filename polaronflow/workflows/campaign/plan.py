@@ -462,6 +462,7 @@ def plan_campaign(options: CampaignOptions | None = None, **kwargs: Any) -> Camp
                     schedule=options.schedule,
                     final_isif=options.final_isif,
                     nupdown=nupdown,
+                    intermediate_ediffg=options.intermediate_ediffg,
                     relax_generator=relax,
                     static_generator=static,
                     walltime=options.walltime,
@@ -489,14 +490,24 @@ def plan_campaign(options: CampaignOptions | None = None, **kwargs: Any) -> Camp
     references: list[ReferencePlan] = []
     for phase, structure in phases.items():
         molecule = bool(structure.properties.get("molecule", False))
+        # Decided by the reference phase itself (structures.references), set explicitly
+        # because a relaxed structure from a previous run no longer carries its properties.
+        metal = bool(structure.properties.get("metal", False))
+        nupdown = structure.properties.get("nupdown")
         isif = 2 if molecule else 3
         ref_relax = _spec(
             naming.reference_relax_name(phase), Role.REFERENCE_RELAX, "relax", relax,
-            {"phase": phase, "isif": isif, "molecule": molecule}, isif=isif, molecule=molecule,
+            {"phase": phase, "isif": isif, "molecule": molecule, "metal": metal,
+             "nupdown": nupdown},
+            isif=isif, molecule=molecule, metal=metal, nupdown=nupdown,
         )  # fmt: skip
         # References need energies only: no CHGCAR for every mesh of the loop.
         ref_static = dataclasses.replace(
-            static, molecule=molecule, user_incar_settings={"LCHARG": False}
+            static,
+            molecule=molecule,
+            metal=metal,
+            nupdown=nupdown,
+            user_incar_settings={"LCHARG": False},
         )
         kconv = KPointConvergencePlan(
             name=naming.kpoint_prefix(phase),
@@ -508,7 +519,12 @@ def plan_campaign(options: CampaignOptions | None = None, **kwargs: Any) -> Camp
             length_step=options.kconv_step,
             max_steps=options.kconv_max_steps,
             molecule=molecule,
-            record_fields={"phase": phase, "molecule": molecule},
+            record_fields={
+                "phase": phase,
+                "molecule": molecule,
+                "metal": metal,
+                "nupdown": nupdown,
+            },
         )
         references.append(
             ReferencePlan(

@@ -99,6 +99,10 @@ class RampPlan:
         The element U is applied to (W; LDAUL 2).
     nupdown
         Fixed NUPDOWN for every job, or None (free).
+    intermediate_ediffg
+        EDIFFG (eV/Å, < 0) of the relaxations before the last, or None (off, the default):
+        every step keeps the parameter file's −0.01 (the paper's). The last step always keeps
+        the file's value. Recorded in every job's record (``intermediate_ediffg``, ``ediffg``).
     doped
         Use the input set's ``doped`` section (ISYM 0) — the cell carries polaron seeds.
     with_static
@@ -118,6 +122,7 @@ class RampPlan:
     intermediate_isif: int = 2
     hubbard_element: str = "W"
     nupdown: int | None = None
+    intermediate_ediffg: float | None = None
     doped: bool = True
     with_static: bool = True
     relax_generator: ScanUSetGenerator | None = None
@@ -136,6 +141,16 @@ class RampPlan:
         if self.nupdown is not None and (isinstance(self.nupdown, bool) or self.nupdown < 0):
             raise WorkflowError(
                 f"nupdown must be a non-negative integer or None, got {self.nupdown!r}"
+            )
+        ediffg = self.intermediate_ediffg
+        if ediffg is not None and (
+            isinstance(ediffg, bool)
+            or not isinstance(ediffg, int | float)
+            or not (math.isfinite(ediffg) and ediffg < 0)
+        ):
+            raise WorkflowError(
+                "intermediate_ediffg must be a negative number (a force criterion in eV/Å) or "
+                f"None, got {ediffg!r}"
             )
 
     def step_name(self, u: float) -> str:
@@ -160,11 +175,23 @@ class RampPlan:
         static = self.static_generator or ScanUSetGenerator(calc="static")
         schedule = list(self.schedule)
         base = dict(self.record_fields)
-        base.update(u_schedule=schedule, hubbard_element=el, nupdown=self.nupdown)
+        base.update(
+            u_schedule=schedule,
+            hubbard_element=el,
+            nupdown=self.nupdown,
+            intermediate_ediffg=self.intermediate_ediffg,
+        )
+        final_ediffg = relax.ediffg  # None: the parameter file's (the paper's -0.01)
+        file_ediffg = _file_ediffg(relax)
         planned: list[VaspJobSpec] = []
         previous: str | None = None
         for i, u in enumerate(schedule):
-            isif = self.final_isif if i == len(schedule) - 1 else self.intermediate_isif
+            last = i == len(schedule) - 1
+            isif = self.final_isif if last else self.intermediate_isif
+            if last or self.intermediate_ediffg is None:
+                ediffg = final_ediffg
+            else:
+                ediffg = float(self.intermediate_ediffg)
             name = self.step_name(u)
             record = job_record(
                 name,
@@ -173,6 +200,7 @@ class RampPlan:
                 step=i + 1,
                 n_steps=len(schedule),
                 isif=isif,
+                ediffg=ediffg if ediffg is not None else file_ediffg,
                 wavecar_from=previous,
                 **base,
             )
@@ -181,6 +209,7 @@ class RampPlan:
                 calc="relax",
                 hubbard_u={el: u},
                 isif=isif,
+                ediffg=ediffg,
                 lwave=True,
                 nupdown=self.nupdown,
                 doped=self.doped,
@@ -203,6 +232,14 @@ class RampPlan:
             )
             planned.append(VaspJobSpec(self.static_name, "static", generator, record, True))
         return planned
+
+
+def _file_ediffg(generator: ScanUSetGenerator) -> float | None:
+    """EDIFFG the parameter file of ``generator`` gives a relaxation (for the records)."""
+    from polaronflow.workflows.vasp.sets import load_parameters
+
+    value = load_parameters(generator.parameters_file)["relax"].get("EDIFFG")
+    return float(value) if value is not None else None
 
 
 @dataclass

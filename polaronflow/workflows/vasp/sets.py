@@ -114,6 +114,40 @@ def kpoint_mesh(structure: Structure, length: float) -> tuple[int, int, int]:
     return tuple(max(1, round(length / a)) for a in structure.lattice.abc)  # type: ignore[return-value]
 
 
+def highest_occupied_level(vasprun: Any, occupied: float = 0.5) -> float | None:
+    """The highest eigenvalue with occupation >= ``occupied`` in a run (eV), else E-fermi.
+
+    With a fixed NUPDOWN VASP's printed E-fermi can be wrong (PAPER.md §4); the eigenvalues
+    and their occupations are not. Falls back to ``vasprun.efermi`` (None if neither is there).
+
+    Parameters
+    ----------
+    vasprun
+        A pymatgen ``Vasprun`` (or anything with ``eigenvalues`` and ``efermi``).
+    occupied
+        Occupation from which a state counts as occupied.
+
+    Returns
+    -------
+    float or None
+    """
+    import numpy as np
+
+    eigenvalues = getattr(vasprun, "eigenvalues", None) or {}
+    best: float | None = None
+    for eig in eigenvalues.values():
+        arr = np.asarray(eig)
+        if arr.ndim != 3 or arr.shape[-1] != 2:
+            continue
+        occ = arr[..., 0][arr[..., 1] >= occupied]
+        if occ.size:
+            best = float(occ.max()) if best is None else max(best, float(occ.max()))
+    if best is not None:
+        return best
+    efermi = getattr(vasprun, "efermi", None)
+    return float(efermi) if efermi is not None else None
+
+
 def is_molecule(structure: Structure) -> bool:
     """Whether a structure is a molecule in a box (``properties["molecule"]`` is true)."""
     return bool(getattr(structure, "properties", {}).get("molecule", False))
@@ -205,6 +239,15 @@ class ScanUSetGenerator(VaspInputGenerator):
     molecule
         Γ only (a molecule in a box); None reads ``structure.properties["molecule"]``, which
         a relaxed structure from a previous run no longer carries.
+    metal
+        Use the parameter file's ``metal`` smearing (Methfessel–Paxton for a relaxation,
+        tetrahedron with Blöchl corrections for a static) instead of the insulators' Gaussian
+        ``ISMEAR 0``; None reads ``structure.properties["metal"]`` (set on the metal reference
+        phases by :mod:`polaronflow.structures.references`). Never decided from a band gap.
+    ediffg
+        EDIFFG of a relaxation instead of the parameter file's (a looser value on the
+        intermediate U-ramp steps, :attr:`CampaignOptions.intermediate_ediffg`); must be < 0
+        (a force criterion, eV/Å). None keeps the file's (the paper's −0.01).
     parameters_file
         A parameter YAML other than the shipped one.
     potcar_overrides
@@ -221,6 +264,8 @@ class ScanUSetGenerator(VaspInputGenerator):
     kpoint_length: float | None = None
     kpoint_mesh: tuple[int, int, int] | None = None
     molecule: bool | None = None
+    metal: bool | None = None
+    ediffg: float | None = None
     parameters_file: str | None = None
     potcar_overrides: dict[str, str] = field(default_factory=dict)
     # Built from parameters_file + potcar_overrides on every construction (also by
@@ -244,6 +289,14 @@ class ScanUSetGenerator(VaspInputGenerator):
                     raise WorkflowError(f"U for {el} must be a finite number >= 0 eV, got {u!r}")
         if self.nupdown is not None and (not float(self.nupdown).is_integer() or self.nupdown < 0):
             raise WorkflowError(f"NUPDOWN must be a non-negative integer, got {self.nupdown!r}")
+        if self.ediffg is not None and (
+            isinstance(self.ediffg, bool)
+            or not isinstance(self.ediffg, int | float)
+            or not (math.isfinite(self.ediffg) and self.ediffg < 0)
+        ):
+            raise WorkflowError(
+                f"EDIFFG must be a negative number (a force criterion in eV/Å), got {self.ediffg!r}"
+            )
         if self.kpoint_mesh is not None:
             mesh = tuple(int(n) for n in self.kpoint_mesh)
             if len(mesh) != 3 or min(mesh) < 1:
@@ -273,6 +326,12 @@ class ScanUSetGenerator(VaspInputGenerator):
         updates: dict[str, Any] = dict(params[self.calc])
         if self.calc == "relax" and self.isif is not None:
             updates["ISIF"] = self.isif
+        if self.calc == "relax" and self.ediffg is not None:
+            updates["EDIFFG"] = float(self.ediffg)
+        if self.is_metal(self.structure):
+            updates.update(self._metal_tags())
+        if self.calc == "static":
+            updates.update(self._dos_window())
         if self.doped:
             updates.update(params["doped"])
         if self.lwave:
@@ -284,6 +343,38 @@ class ScanUSetGenerator(VaspInputGenerator):
             updates["NUPDOWN"] = int(self.nupdown)
         updates.update(self._hubbard_tags())
         return updates
+
+    def is_metal(self, structure: Structure | None) -> bool:
+        """Whether this generator writes metal smearing for ``structure`` (see ``metal``)."""
+        if self.metal is not None:
+            return bool(self.metal)
+        return structure is not None and bool(
+            getattr(structure, "properties", {}).get("metal", False)
+        )
+
+    def _metal_tags(self) -> dict[str, Any]:
+        section = self._params.get("metal")
+        if not isinstance(section, dict) or not isinstance(section.get(self.calc), dict):
+            raise ConfigError(
+                f"the INCAR parameter file has no 'metal: {self.calc}:' section, which a metal "
+                "(e.g. the hcp Mg reference) needs for its smearing; add it as in "
+                "templates/scan_u_incar.yaml"
+            )
+        return dict(section[self.calc])
+
+    def _dos_window(self) -> dict[str, Any]:
+        """EMIN/EMAX around the previous run's highest occupied level (``dos_window``)."""
+        window = self._params.get("dos_window")
+        vasprun = getattr(self, "prev_vasprun", None)
+        if not window or vasprun is None:
+            return {}
+        level = highest_occupied_level(vasprun)
+        if level is None:
+            return {}
+        return {
+            "EMIN": round(level - float(window["below"]), 3),
+            "EMAX": round(level + float(window["above"]), 3),
+        }
 
     def _hubbard_tags(self) -> dict[str, Any]:
         hub = self._params["hubbard"]
