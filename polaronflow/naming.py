@@ -7,7 +7,9 @@ and a name that does not parse is an error, never a silently "missing" row.
 
 Names (``T`` is a doped system's tag, :func:`system_tag`; ``P`` a reference phase)::
 
-    wo3-unit-relax                  relaxed unit cell                       Role.UNIT_RELAX
+    wo3-unit-relax                  relaxed unit cell (1st relaxation)      Role.UNIT_RELAX
+    wo3-unit-relax-2, -3 ...        its restarts from the CONTCAR           Role.UNIT_RELAX
+    wo3-unit-relax-check            (python) volume check after each one    Role.UNIT_RELAX_CHECK
     wo3-supercell                   (python) supercell of the relaxed cell  Role.SUPERCELL
     wo3-supercell-relax             pristine supercell relaxation           Role.SUPERCELL_RELAX
     wo3-supercell-static            pristine static                         Role.SUPERCELL_STATIC
@@ -23,6 +25,11 @@ Names (``T`` is a doped system's tag, :func:`system_tag`; ``P`` a reference phas
 
 ``T`` is the dopant label (``mg``, ``li``; ``h2`` for two protons), then ``-c{i}`` for the
 i-th polaron configuration when several are run and ``-nupdown{N}`` for a fixed NUPDOWN.
+
+The unit cell is relaxed until its volume changes by less than a tolerance between two
+relaxations (:class:`polaronflow.workflows.campaign.cell.ConvergedRelaxMaker`): the restarts
+``wo3-unit-relax-{n}`` are added at run time, and the relaxed cell is the one of the highest
+``n`` (:func:`last_relaxation`); the verdict is ``cell_relaxation.json`` in its folder.
 
 This module imports nothing from the rest of the package (and nothing heavy), so every layer
 can use it.
@@ -48,9 +55,12 @@ __all__ = [
     "kpoint_loop_name",
     "kpoint_prefix",
     "kpoint_static_name",
+    "last_relaxation",
     "parse_job_name",
     "ramp_step_name",
     "reference_relax_name",
+    "relax_check_name",
+    "relax_restart_name",
     "reseed_name",
     "seed_name",
     "static_name",
@@ -62,6 +72,7 @@ class Role(StrEnum):
     """What a job of the campaign is (stored as ``role`` in every job's record)."""
 
     UNIT_RELAX = "unit-relax"
+    UNIT_RELAX_CHECK = "unit-relax-check"
     SUPERCELL = "supercell"
     SUPERCELL_RELAX = "supercell-relax"
     SUPERCELL_STATIC = "supercell-static"
@@ -87,6 +98,36 @@ _FIXED = {
     SUPERCELL_STATIC: Role.SUPERCELL_STATIC,
     ANALYSIS: Role.ANALYSIS,
 }
+
+
+def relax_restart_name(base: str, relaxation: int) -> str:
+    """The ``relaxation``-th relaxation of a converged-volume loop (1: ``base``; n: ``base-n``)."""
+    n = int(relaxation)
+    if n < 1:
+        raise ValueError(f"relaxation numbers start at 1, got {relaxation!r}")
+    return base if n == 1 else f"{base}-{n}"
+
+
+def relax_check_name(base: str) -> str:
+    """The volume-check jobs of a converged-volume loop (the last one's output is the result)."""
+    return f"{base}-check"
+
+
+def last_relaxation(
+    names: list[str] | set[str] | tuple[str, ...], base: str = UNIT_RELAX
+) -> str | None:
+    """Of the relaxations of ``base`` among ``names`` (``base``, ``base-2`` ...), the last one.
+
+    The relaxed cell of a converged-volume loop is the output of its last relaxation, so a
+    reader of run folders (``reproduce``, ``collect``) should take this one, not ``base``.
+    """
+    found: dict[int, str] = {}
+    for name in names:
+        if name == base:
+            found[1] = name
+        elif name.startswith(base + "-") and name[len(base) + 1 :].isdigit():
+            found[int(name[len(base) + 1 :])] = name
+    return found[max(found)] if found else None
 
 
 def format_u(u: float) -> str:
@@ -173,16 +214,26 @@ class JobName:
     phase: str | None = None
     #: k-point mesh of a convergence static
     mesh: tuple[int, int, int] | None = None
+    #: which relaxation of the unit cell (1 for ``wo3-unit-relax``, n for ``wo3-unit-relax-n``)
+    relaxation: int | None = None
 
     @property
     def is_vasp(self) -> bool:
         """Whether the job runs VASP (structure-only, loop and analysis jobs do not)."""
-        return self.role not in (Role.SUPERCELL, Role.SEED, Role.KPOINT_LOOP, Role.ANALYSIS)
+        return self.role not in (
+            Role.SUPERCELL,
+            Role.SEED,
+            Role.KPOINT_LOOP,
+            Role.ANALYSIS,
+            Role.UNIT_RELAX_CHECK,
+        )
 
 
 _TAG = r"(?P<system>(?P<label>[a-z]+\d*)(?:-c(?P<config>\d+))?(?:-nupdown(?P<nupdown>\d+))?)"
 _PHASE = r"(?P<phase>[A-Z][A-Za-z0-9]*)"
 _PATTERNS: list[tuple[re.Pattern[str], Role]] = [
+    (re.compile(rf"^{re.escape(UNIT_RELAX)}-(?P<relaxation>[2-9]|[1-9]\d+)$"), Role.UNIT_RELAX),
+    (re.compile(rf"^{re.escape(relax_check_name(UNIT_RELAX))}$"), Role.UNIT_RELAX_CHECK),
     (re.compile(rf"^{_TAG}-seed$"), Role.SEED),
     (
         re.compile(
@@ -210,7 +261,7 @@ def parse_job_name(name: str) -> JobName | None:
     JobName or None
     """
     if name in _FIXED:
-        return JobName(name=name, role=_FIXED[name])
+        return JobName(name=name, role=_FIXED[name], relaxation=1 if name == UNIT_RELAX else None)
     for pattern, role in _PATTERNS:
         m = pattern.match(name)
         if m is None:
@@ -230,6 +281,7 @@ def parse_job_name(name: str) -> JobName | None:
             reseed=bool(g.get("reseed")),
             phase=g.get("phase"),
             mesh=mesh,
+            relaxation=int(g["relaxation"]) if g.get("relaxation") else None,
         )
     return None
 

@@ -3,7 +3,10 @@
 It walks a :class:`~polaronflow.workflows.campaign.plan.CampaignPlan` and composes the makers
 of the other modules, as atomate2's ``DoubleRelaxMaker`` composes its relaxations:
 
-* the pristine unit-cell relaxation, the supercell (a structure job), its relaxation and static;
+* the pristine unit-cell relaxation — a
+  :class:`~polaronflow.workflows.campaign.cell.ConvergedRelaxMaker`, restarted from its CONTCAR
+  until the volume changes by < 0.5 % — the supercell (a structure job) of the last
+  relaxation's cell, its relaxation and static;
 * per doped system: the seed job (dopant and polaron seeds placed in the *relaxed* pristine
   supercell), then a :class:`~polaronflow.workflows.campaign.ramp.URampMaker` — the only U
   ramp — with the polaron check and the optional re-seeded retry;
@@ -29,6 +32,7 @@ from jobflow import Flow, Maker, job
 
 from polaronflow import naming
 from polaronflow.errors import WorkflowError
+from polaronflow.workflows.campaign.cell import ConvergedRelaxMaker
 from polaronflow.workflows.campaign.convergence import KPointConvergenceMaker
 from polaronflow.workflows.campaign.options import CampaignOptions, make_options
 from polaronflow.workflows.campaign.plan import CampaignPlan, SystemPlan, plan_campaign
@@ -153,7 +157,13 @@ class PolaronCampaignMaker(Maker):
         pristine = plan.pristine
         jobs: list[Job | Flow] = []
 
-        unit = make_job(self.vasp_maker(pristine.unit_relax, options), pristine.unit_cell)
+        # The unit cell: relaxed until its volume settles; the output is the last relaxation's.
+        unit = ConvergedRelaxMaker(
+            name=naming.UNIT_RELAX,
+            relax_maker=self.vasp_maker(pristine.unit_relax, options),
+            volume_tolerance=pristine.volume_tolerance,
+            max_relaxations=pristine.max_relaxations,
+        ).make(pristine.unit_cell)
         supercell = supercell_job(unit.output.structure, list(pristine.scaling))
         supercell.name = naming.SUPERCELL
         sc_relax = make_job(self.vasp_maker(pristine.supercell_relax, options), supercell.output)

@@ -95,6 +95,17 @@ class CampaignOptions(BaseModel):
     )
     seed_moment: float = Field(default=1.0, description="Initial moment on a seed W (μB).")
     stretch: float = Field(default=0.0, description="Fractional W–O stretch of seed W (0-0.2).")
+    cell_volume_tolerance: float = Field(
+        default=0.005,
+        gt=0,
+        lt=1,
+        description="The unit cell is relaxed again from its CONTCAR until one relaxation "
+        "changes its volume by less than this fraction (0.005 = 0.5 %; Pulay stress at the "
+        "fixed 500 eV basis).",
+    )
+    cell_max_relaxations: int = Field(
+        default=5, ge=2, description="Most relaxations of the unit cell before the loop fails."
+    )
     references: bool = Field(default=True, description="Include the reference phases.")
     kconv_start_length: float = Field(
         default=20.0, description="k-point length L of the first convergence mesh (Å)."

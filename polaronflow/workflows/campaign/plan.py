@@ -188,12 +188,25 @@ class PristinePlan:
     supercell: Structure
     supercell_relax: VaspJobSpec
     supercell_static: VaspJobSpec
+    #: the unit cell is relaxed again until one relaxation changes its volume by less than this
+    volume_tolerance: float = 0.005
+    #: the most relaxations of the unit cell
+    max_relaxations: int = 5
 
     def jobs(self) -> list[PlannedJob]:
         """The pristine jobs in run order."""
         relax, static = naming.SUPERCELL_RELAX, naming.SUPERCELL_STATIC
+        restart = naming.relax_restart_name(naming.UNIT_RELAX, 2)
         return [
-            PlannedJob(naming.UNIT_RELAX, Role.UNIT_RELAX, self.unit_cell, spec=self.unit_relax),
+            PlannedJob(
+                naming.UNIT_RELAX,
+                Role.UNIT_RELAX,
+                self.unit_cell,
+                spec=self.unit_relax,
+                note=f"relaxed again from its CONTCAR ({restart}, ...) until one relaxation "
+                f"changes the volume by < {self.volume_tolerance * 100:g} % (at most "
+                f"{self.max_relaxations}); the supercell is built from the last one",
+            ),
             PlannedJob(
                 naming.SUPERCELL,
                 Role.SUPERCELL,
@@ -438,6 +451,8 @@ def plan_campaign(options: CampaignOptions | None = None, **kwargs: Any) -> Camp
         supercell=supercell,
         supercell_relax=sc_relax,
         supercell_static=sc_static,
+        volume_tolerance=options.cell_volume_tolerance,
+        max_relaxations=options.cell_max_relaxations,
     )
 
     systems: list[SystemPlan] = []
