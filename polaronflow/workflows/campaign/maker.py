@@ -129,9 +129,18 @@ class PolaronCampaignMaker(Maker):
         )
 
     @staticmethod
-    def kpoint_maker(kconv: KPointConvergencePlan) -> KPointConvergenceMaker:
-        """The k-point convergence loop of one reference."""
+    def kpoint_maker(
+        kconv: KPointConvergencePlan, expected_moment: float | None = None
+    ) -> KPointConvergenceMaker:
+        """The k-point convergence loop of one reference; with ``expected_moment`` (μB, O2's
+        triplet) every static checks its total moment after the run."""
         fields = {f.name: getattr(kconv, f.name) for f in dataclasses.fields(KPointConvergencePlan)}
+        if expected_moment is not None and fields.get("static_maker") is None:
+            from polaronflow.workflows.vasp.checks import with_moment_check
+
+            spec = kconv.static_spec(kconv.static_name((1, 1, 1)), (1, 1, 1))
+            static = maker_from_spec(spec, kconv.walltime, kconv.vasp_cmd, kconv.potcar_spec)
+            fields["static_maker"] = with_moment_check(static, expected_moment)
         return KPointConvergenceMaker(**fields)
 
     @staticmethod
@@ -187,8 +196,16 @@ class PolaronCampaignMaker(Maker):
             analysed[naming.static_name(system.tag)] = ramp.output.dir_name
 
         for reference in plan.references:
-            relax = make_job(self.vasp_maker(reference.relax, options), reference.structure)
-            loop = self.kpoint_maker(reference.kconv).make(relax.output.structure)
+            relax_maker = self.vasp_maker(reference.relax, options)
+            # A phase with a fixed spin state (O2: NUPDOWN = 2, the triplet) has its total
+            # moment checked after every run (vasp/checks.py: MomentCheckedVaspMaker).
+            moment = reference.relax.generator.nupdown
+            if moment is not None:
+                from polaronflow.workflows.vasp.checks import with_moment_check
+
+                relax_maker = with_moment_check(relax_maker, moment)
+            relax = make_job(relax_maker, reference.structure)
+            loop = self.kpoint_maker(reference.kconv, moment).make(relax.output.structure)
             jobs += [relax, loop]
             analysed[reference.loop_name] = loop.output.dir_name
 

@@ -456,3 +456,130 @@ def with_polaron_check(maker: BaseVaspMaker, **settings: Any) -> PolaronCheckedV
     values = {f.name: getattr(maker, f.name) for f in fields(BaseVaspMaker)}
     values.update(settings)
     return PolaronCheckedVaspMaker(**values)
+
+
+# ---------------------------------------------------------------- total moment (O2 triplet)
+#: Key of the total-moment report in the task document's ``additional_json``.
+MOMENT_CHECK_KEY = "moment_check"
+#: The same report as a file in the run folder.
+MOMENT_CHECK_FILE = "moment_check.json"
+#: The total moment of triplet O2 (μB).
+TRIPLET_MOMENT = 2.0
+#: Default |M - expected| (μB) accepted by :func:`check_total_moment`.
+DEFAULT_MOMENT_TOLERANCE = 0.1
+
+
+class MomentCheck(BaseModel):
+    """Whether a finished run has the total moment its spin state requires."""
+
+    job_name: str = Field(description="Name of the checked VASP job.")
+    run_dir: str = Field(description="Run folder that was read.")
+    expected: float = Field(description="Required total moment of the cell, μB.")
+    total_moment: float | None = Field(description="Total moment found (OUTCAR/OSZICAR), μB.")
+    tolerance: float = Field(description="Accepted |total - expected|, μB.")
+    ok: bool = Field(description="True when the total moment is within the tolerance.")
+    reason: str = Field(description="One line saying what was found.")
+    synthetic: bool = Field(False, description="The run was written by the mock-VASP emulator.")
+
+
+def check_total_moment(
+    run_dir: str | Path,
+    expected: float,
+    *,
+    tolerance: float = DEFAULT_MOMENT_TOLERANCE,
+    job_name: str = "",
+) -> MomentCheck:
+    """Compare a finished run's total moment with the moment its spin state requires.
+
+    Parameters
+    ----------
+    run_dir
+        The run folder (OUTCAR / OSZICAR / vasprun.xml, plain or gzipped).
+    expected
+        The required total moment (μB), e.g. :data:`TRIPLET_MOMENT` for O2.
+    tolerance
+        Accepted deviation (μB).
+    job_name
+        Name recorded in the report.
+
+    Returns
+    -------
+    MomentCheck
+        ``ok`` False (with the reason) when the moment is missing or off.
+    """
+    from polaronflow.analysis.readers import read_run
+
+    run = read_run(run_dir, eigen=False, dos=False)
+    total = None if run.total_moment is None else float(run.total_moment)
+    ok = total is not None and abs(total - expected) <= tolerance
+    if total is None:
+        reason = f"no total moment in {run_dir}; cannot confirm {expected:g} μB"
+    elif ok:
+        reason = f"total moment {total:.3f} μB = {expected:g} μB within {tolerance:g} μB"
+    else:
+        reason = (
+            f"total moment {total:.3f} μB, expected {expected:g} μB (±{tolerance:g}): "
+            "not the required spin state"
+        )
+    return MomentCheck(
+        job_name=job_name,
+        run_dir=str(run_dir),
+        expected=float(expected),
+        total_moment=total,
+        tolerance=float(tolerance),
+        ok=ok,
+        reason=reason,
+        synthetic=bool(getattr(run, "synthetic", False)),
+    )
+
+
+def check_triplet(run_dir: str | Path, **kwargs: Any) -> MomentCheck:
+    """:func:`check_total_moment` for triplet O2 (2 μB); read this before using its energy."""
+    return check_total_moment(run_dir, TRIPLET_MOMENT, **kwargs)
+
+
+@dataclass
+class MomentCheckedVaspMaker(BaseVaspMaker):
+    """An atomate2 VASP job whose total moment is checked after the run (O2: the triplet).
+
+    The report goes into ``additional_json["moment_check"]`` and ``moment_check.json`` in the
+    run folder; a run whose total moment is not ``expected_moment`` fails the job with a
+    :class:`~polaronflow.errors.WorkflowError` (a singlet O2 would shift every reaction energy
+    by about 1 eV; no energy of the wrong spin state is handed on).
+
+    Parameters
+    ----------
+    expected_moment
+        Required total moment (μB).
+    moment_tolerance
+        Accepted deviation (μB).
+    """
+
+    expected_moment: float = TRIPLET_MOMENT
+    moment_tolerance: float = DEFAULT_MOMENT_TOLERANCE
+
+    @vasp_job
+    def make(self, structure: Structure, prev_dir: str | Path | None = None) -> Response:
+        """Run the VASP job, then check its total moment (see the class docstring)."""
+        from polaronflow.errors import WorkflowError
+
+        response = BaseVaspMaker.make.original(self, structure, prev_dir=prev_dir)
+        check = check_total_moment(
+            Path.cwd(),
+            self.expected_moment,
+            tolerance=self.moment_tolerance,
+            job_name=self.name,
+        )
+        report = check.model_dump(mode="json")
+        Path(MOMENT_CHECK_FILE).write_text(json.dumps(report, indent=2) + "\n")
+        response.output.additional_json[MOMENT_CHECK_KEY] = report
+        if not check.ok:
+            raise WorkflowError(f"{self.name}: {check.reason}")
+        return response
+
+
+def with_moment_check(maker: BaseVaspMaker, expected_moment: float, **settings: Any) -> Any:
+    """Return ``maker`` as a :class:`MomentCheckedVaspMaker` with the same fields."""
+    values = {f.name: getattr(maker, f.name) for f in fields(BaseVaspMaker)}
+    values.update(settings, expected_moment=float(expected_moment))
+    return MomentCheckedVaspMaker(**values)

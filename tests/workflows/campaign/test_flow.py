@@ -82,14 +82,21 @@ def test_plan_is_a_typed_tree_in_dependency_order(plan):
     assert by_name["ref-O2-kconv-k1x1x1"].loop == "ref-O2-kconv"
 
 
-FLOW_JOBS = [*PAPER_JOBS, "campaign-analysis"]  # the plan's jobs + the final analysis job
+#: the plan's jobs + the unit cell's volume check (it adds restarts at run time) + the analysis
+FLOW_JOBS = [*PAPER_JOBS, "wo3-unit-relax-check", "campaign-analysis"]
 
 
 def test_flow_wires_outputs(flow):
     jobs = _jobs(flow)
     assert sorted(jobs) == sorted(FLOW_JOBS)
     sc = jobs["wo3-supercell"]
-    assert sc.function_args[0].uuid == jobs["wo3-unit-relax"].uuid
+    # the supercell is built from the volume loop's result: the LAST relaxation's structure
+    check = jobs["wo3-unit-relax-check"]
+    assert sc.function_args[0].uuid == check.uuid
+    assert sc.function_args[0].attributes == (("a", "structure"),)
+    assert check.function_args[3]["structure"].uuid == jobs["wo3-unit-relax"].uuid
+    assert check.function_args[0].relax_maker.input_set_generator.isif == 3
+    assert check.function_args[0].volume_tolerance == 0.005
     seed = jobs["mg-seed"]
     assert seed.function_args[0].uuid == jobs["wo3-supercell-relax"].uuid
     first = jobs["mg-ramp-u9"]
@@ -124,7 +131,7 @@ def test_flow_converts_to_fireworks_workflow(flow):
         "mg-static",
         "h2-static",
         "wo3-supercell-static",
-        "wo3-unit-relax",
+        "wo3-unit-relax-check",  # the unit-cell loop: its last relaxation's folder
         "ref-MgO-kconv",
     } <= parents["campaign-analysis"]
     assert "mg-ramp-u8" not in parents["campaign-analysis"]
@@ -199,3 +206,19 @@ def test_ramp_steps_and_statics_check_their_polarons(flow):
         assert jobs[name].function.__self__.reseed_on_delocalisation is False
     for name in ("wo3-supercell-static", "ref-MgO-relax"):
         assert not isinstance(jobs[name].function.__self__, PolaronCheckedVaspMaker), name
+
+
+def test_o2_jobs_check_the_triplet(flow):
+    from polaronflow.workflows.vasp.checks import MomentCheckedVaspMaker
+
+    jobs = _jobs(flow)
+    relax = jobs["ref-O2-relax"].function.__self__
+    assert isinstance(relax, MomentCheckedVaspMaker) and relax.expected_moment == 2.0
+    assert relax.input_set_generator.nupdown == 2
+    statics = jobs["ref-O2-kconv"].function_args[0].static_maker
+    assert isinstance(statics, MomentCheckedVaspMaker) and statics.expected_moment == 2.0
+    assert statics.input_set_generator.nupdown == 2
+    # phases without a fixed spin state are not checked
+    for name in ("ref-Mg-relax", "ref-MgO-relax", "ref-H2-relax"):
+        assert not isinstance(jobs[name].function.__self__, MomentCheckedVaspMaker), name
+        assert jobs[name].function.__self__.input_set_generator.nupdown is None
