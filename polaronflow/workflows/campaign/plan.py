@@ -38,7 +38,7 @@ from polaronflow.workflows.campaign.options import (
     make_options,
     parse_ion,
 )
-from polaronflow.workflows.campaign.planning import KPointConvergencePlan, RampPlan
+from polaronflow.workflows.campaign.planning import KPointConvergencePlan, RampPlan, dos_window_of
 from polaronflow.workflows.vasp.sets import ScanUSetGenerator
 from polaronflow.workflows.vasp.spec import VaspJobSpec, job_record
 
@@ -442,8 +442,9 @@ def plan_campaign(options: CampaignOptions | None = None, **kwargs: Any) -> Camp
         isif=3, **hubbard,
     )  # fmt: skip
     sc_static = _spec(
-        naming.SUPERCELL_STATIC, Role.SUPERCELL_STATIC, "static", static, {"u": u_prod}, **hubbard
-    )
+        naming.SUPERCELL_STATIC, Role.SUPERCELL_STATIC, "static", static,
+        {"u": u_prod, "dos_window": dos_window_of(static)}, **hubbard,
+    )  # fmt: skip
     pristine = PristinePlan(
         unit_cell=host,
         unit_relax=unit_relax,

@@ -225,6 +225,7 @@ class RampPlan:
                 step=len(schedule) + 1,
                 n_steps=len(schedule),
                 wavecar_from=previous,
+                dos_window=dos_window_of(static),
                 **base,
             )
             generator = dataclasses.replace(
@@ -240,6 +241,17 @@ def _file_ediffg(generator: ScanUSetGenerator) -> float | None:
 
     value = load_parameters(generator.parameters_file)["relax"].get("EDIFFG")
     return float(value) if value is not None else None
+
+
+def dos_window_of(generator: ScanUSetGenerator) -> dict[str, float] | None:
+    """The ``dos_window`` (eV below / above the previous run's highest occupied level) that a
+    static of ``generator`` gets at run time, for the records; None when the file has none."""
+    from polaronflow.workflows.vasp.sets import load_parameters
+
+    window = load_parameters(generator.parameters_file).get("dos_window")
+    if not window:
+        return None
+    return {"below": float(window["below"]), "above": float(window["above"])}
 
 
 @dataclass

@@ -34,15 +34,22 @@ JOBS: dict[str, tuple[float | None, int | None, tuple[int, int, int]]] = {
     "h2-ramp-u5": (5.0, 3, (2, 2, 2)),
     "h2-static": (5.0, None, (2, 2, 2)),
     "ref-MgO-relax": (None, 3, None),
+    "ref-MgO-kconv-k7x7x7": (None, None, (7, 7, 7)),
     "ref-Mg-relax": (None, 3, None),
+    "ref-Mg-kconv-k6x6x4": (None, None, (6, 6, 4)),
     "ref-O2-relax": (None, 2, (1, 1, 1)),
     "ref-O2-kconv-k1x1x1": (None, None, (1, 1, 1)),
     "ref-H2-relax": (None, 2, (1, 1, 1)),
     "ref-H2O-relax": (None, 2, (1, 1, 1)),
 }
 
-#: Tags every job must carry, with the paper's value (PAPER.md §1) or the documented choice.
-EVERY_JOB = {"ENCUT": 500, "ISPIN": 2, "LASPH": True, "ISMEAR": 0, "LMAXMIX": 4, "LORBIT": 11}
+#: Tags every job must carry, with the paper's value (PAPER.md §1) or the documented choice
+#: (LASPH, LMAXMIX 4, LMIXTAU: our choices for a meta-GGA with DFT+U on d electrons).
+EVERY_JOB = {"ENCUT": 500, "ISPIN": 2, "LASPH": True, "LMAXMIX": 4, "LORBIT": 11, "LMIXTAU": True}
+#: Smearing (ISMEAR, SIGMA): insulators Gaussian 0.05 eV; the metal reference (hcp Mg)
+#: Methfessel-Paxton for its relaxation, tetrahedron with Blöchl corrections for its energies.
+INSULATOR_SMEARING = (0, 0.05)
+METAL_SMEARING = {"ref-Mg-relax": (1, 0.2), "ref-Mg-kconv-k6x6x4": (-5, 0.05)}
 POTCARS = {"W": "W_sv", "O": "O", "Mg": "Mg_pv", "H": "H"}
 
 
@@ -91,7 +98,10 @@ def test_job_incar_and_kpoints_match_paper(dry_run, name):
         assert incar[tag] == value, f"{name}: {tag} = {incar.get(tag)}, expected {value}"
     assert str(incar["METAGGA"]).upper() == "SCAN"
     assert "GGA" not in incar
-    assert incar["SIGMA"] <= 0.05
+    smearing = (incar["ISMEAR"], incar["SIGMA"])
+    assert smearing == METAL_SMEARING.get(name, INSULATOR_SMEARING), f"{name}: {smearing}"
+    # the triplet O2 is fixed; every other job leaves the total moment free by default
+    assert incar.get("NUPDOWN") == (2 if name.startswith("ref-O2") else None), name
     assert incar["EDIFF"] <= 1e-5
     symbols = Poscar.from_file(out / name / "POSCAR").site_symbols
     if u is None:
@@ -108,7 +118,7 @@ def test_job_incar_and_kpoints_match_paper(dry_run, name):
     else:
         assert incar["ISIF"] == isif
         assert incar["NSW"] > 0
-        assert incar["EDIFFG"] == -0.01
+        assert incar["EDIFFG"] == -0.01  # also on the intermediate ramp steps by default
     kpts = Kpoints.from_file(out / name / "KPOINTS")
     assert kpts.style == Kpoints.supported_modes.Gamma
     if mesh is not None:
@@ -131,6 +141,9 @@ def test_ramp_runs_u_9_to_5_with_wavecar_handoff(dry_run):
             if n.endswith("static"):
                 incar = _incar(out / n)
                 assert incar["LCHARG"] is True and incar["NEDOS"] >= 2000
+                # the window is set at run time from the previous run (no run in a dry run)
+                assert "EMIN" not in incar and "EMAX" not in incar
+                assert rec["dos_window"] == {"below": 10.0, "above": 8.0}
             else:
                 assert _incar(out / n)["LWAVE"] is True
             assert rec["copy_wavecar"] is (k > 0)
@@ -229,11 +242,143 @@ def test_unknown_parameter_file_is_config_error(tmp_path):
 def test_parameter_yaml_comments_every_tag():
     from polaronflow.workflows.vasp.sets import PARAMETERS_FILE
 
+    labels = {}
     for line in PARAMETERS_FILE.read_text().splitlines():
         stripped = line.strip()
         if not stripped or stripped.startswith("#") or stripped.endswith(":"):
             continue
         assert "# paper" in line or "# our choice" in line, f"uncommented tag: {line}"
+        labels[stripped.split(":")[0]] = "paper" if "# paper" in line else "our choice"
+    # PAPER.md §1 / seed-paper.txt: what the paper states, and what it leaves open
+    for tag in ("METAGGA", "ENCUT", "ISPIN", "EDIFFG", "LDAUTYPE", "L", "U", "J"):
+        assert labels[tag] == "paper", tag
+    for tag in ("LASPH", "LMAXMIX", "LMIXTAU", "ISMEAR", "SIGMA", "NEDOS", "below", "above"):
+        assert labels[tag] == "our choice", tag
+
+
+def test_paper_states_neither_lasph_nor_lmaxmix():
+    """The provenance labels follow the paper's text: it names neither tag."""
+    paper = Path("/work/shared/seed-paper.txt")
+    if not paper.is_file():
+        pytest.skip("the paper's text is not on this machine")
+    text = paper.read_text().lower()
+    assert "500 ev" in text  # the cut-off it does state
+    for word in ("lasph", "aspherical", "lmaxmix", "lmixtau"):
+        assert word not in text, word
+
+
+def test_metal_smearing_follows_the_phase_not_the_name():
+    from polaronflow.structures.references import reference_structure
+    from polaronflow.workflows.vasp.sets import ScanUSetGenerator
+
+    mg = reference_structure("Mg")
+    relax = ScanUSetGenerator(calc="relax").get_input_set(mg, potcar_spec=True)["INCAR"]
+    static = ScanUSetGenerator(calc="static").get_input_set(mg, potcar_spec=True)["INCAR"]
+    assert (relax["ISMEAR"], relax["SIGMA"]) == (1, 0.2)
+    assert static["ISMEAR"] == -5
+    # the same cell without the flag (e.g. a relaxed Mg from a previous run) is an insulator
+    # unless the generator is told; a flagged structure can be overridden either way
+    bare = mg.copy()
+    bare.properties = {}
+    assert ScanUSetGenerator().get_input_set(bare, potcar_spec=True)["INCAR"]["ISMEAR"] == 0
+    told = ScanUSetGenerator(metal=True).get_input_set(bare, potcar_spec=True)["INCAR"]
+    assert told["ISMEAR"] == 1
+    off = ScanUSetGenerator(metal=False).get_input_set(mg, potcar_spec=True)["INCAR"]
+    assert (off["ISMEAR"], off["SIGMA"]) == (0, 0.05)
+    # every other reference phase the campaign knows keeps Gaussian smearing
+    for name in ("MgO", "O2", "Li2O", "CaO", "ZnO", "H2O"):
+        incar = ScanUSetGenerator().get_input_set(reference_structure(name), potcar_spec=True)
+        assert incar["INCAR"]["ISMEAR"] == 0, name
+    for name in ("Li", "Na", "K", "Ca", "Zn", "Al"):
+        incar = ScanUSetGenerator().get_input_set(reference_structure(name), potcar_spec=True)
+        assert incar["INCAR"]["ISMEAR"] == 1, name
+
+
+def test_metal_without_metal_section_is_config_error(tmp_path):
+    import yaml
+
+    from polaronflow.errors import ConfigError
+    from polaronflow.structures.references import reference_structure
+    from polaronflow.workflows.vasp.sets import PARAMETERS_FILE, ScanUSetGenerator
+
+    data = yaml.safe_load(PARAMETERS_FILE.read_text())
+    del data["metal"]
+    old = tmp_path / "old.yaml"
+    old.write_text(yaml.safe_dump(data))
+    gen = ScanUSetGenerator(parameters_file=str(old))
+    with pytest.raises(ConfigError, match="metal"):
+        gen.get_input_set(reference_structure("Mg"), potcar_spec=True)
+    # insulators do not need it
+    assert gen.get_input_set(reference_structure("MgO"), potcar_spec=True)["INCAR"]["ISMEAR"] == 0
+
+
+class _PrevRun:
+    """A stand-in for pymatgen's Vasprun: eigenvalues [energy, occupation] per spin."""
+
+    def __init__(self, eigenvalues, efermi):
+        self.eigenvalues = eigenvalues
+        self.efermi = efermi
+
+
+def test_dos_window_around_the_highest_occupied_level(gamma_wo3):
+    import numpy as np
+
+    from polaronflow.workflows.vasp.sets import ScanUSetGenerator, highest_occupied_level
+
+    # O 2p band up to 1.0 eV, an occupied in-gap level at 3.2 eV (spin up only), CB from 4 eV;
+    # E-fermi printed wrong (as VASP may with a fixed NUPDOWN)
+    up = np.array([[[-30.0, 1.0], [1.0, 1.0], [3.2, 1.0], [4.0, 0.0]]])
+    down = np.array([[[-30.0, 1.0], [1.0, 1.0], [3.2, 0.0], [4.0, 0.0]]])
+    prev = _PrevRun({"up": up, "down": down}, efermi=9.9)
+    assert highest_occupied_level(prev) == 3.2
+    assert highest_occupied_level(_PrevRun({}, efermi=1.5)) == 1.5
+    gen = ScanUSetGenerator(calc="static")
+    gen.prev_vasprun = prev
+    incar = gen.get_input_set(gamma_wo3, potcar_spec=True)["INCAR"]
+    assert (incar["EMIN"], incar["EMAX"]) == (3.2 - 10.0, 3.2 + 8.0)
+    # dense within the window (~6 meV), not 85 eV / NEDOS
+    assert (incar["EMAX"] - incar["EMIN"]) / (incar["NEDOS"] - 1) < 0.01
+    # relaxations never get a window; neither does a static without a previous run
+    relax = ScanUSetGenerator(calc="relax")
+    relax.prev_vasprun = prev
+    assert "EMIN" not in relax.get_input_set(gamma_wo3, potcar_spec=True)["INCAR"]
+    fresh = ScanUSetGenerator(calc="static").get_input_set(gamma_wo3, potcar_spec=True)["INCAR"]
+    assert "EMIN" not in fresh and "EMAX" not in fresh
+
+
+def test_intermediate_ediffg_is_opt_in_and_never_on_the_last_step():
+    from polaronflow.errors import WorkflowError
+    from polaronflow.workflows.campaign.plan import plan_campaign
+
+    def steps(**kw):
+        plan = plan_campaign(ions=["Mg"], references=False, **kw)
+        return plan.systems[0].ramp.steps()
+
+    default = steps()
+    for spec in default[:-1]:
+        inp = spec.generator.get_input_set(_dummy(), potcar_spec=True)
+        assert inp["INCAR"]["EDIFFG"] == -0.01
+        assert spec.record["intermediate_ediffg"] is None and spec.record["ediffg"] == -0.01
+    loose = steps(intermediate_ediffg=-0.05)
+    relaxations = [s for s in loose if s.calc == "relax"]
+    ediffg = [
+        s.generator.get_input_set(_dummy(), potcar_spec=True)["INCAR"]["EDIFFG"]
+        for s in relaxations
+    ]
+    assert ediffg == [-0.05, -0.05, -0.05, -0.05, -0.01]
+    assert [s.record["ediffg"] for s in relaxations] == ediffg
+    assert all(s.record["intermediate_ediffg"] == -0.05 for s in loose)
+    for bad in (0.05, 0.0):
+        with pytest.raises(WorkflowError, match="intermediate_ediffg"):
+            plan_campaign(ions=["Mg"], references=False, intermediate_ediffg=bad)
+
+
+def _dummy():
+    from pymatgen.core import Lattice, Structure
+
+    return Structure(
+        Lattice.cubic(3.8), ["W", "O", "O", "O"], [[0, 0, 0], [0.5, 0, 0], [0, 0.5, 0], [0, 0, 0.5]]
+    )
 
 
 def _seeded(wo3_supercell):
