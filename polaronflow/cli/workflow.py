@@ -27,6 +27,12 @@ _NUPDOWN = typer.Option(
 )
 _SCHEDULE = typer.Option("9,8,7,6,5", "--schedule", help="U schedule on W d in eV, run order.")
 _FINAL_ISIF = typer.Option(3, "--final-isif", help="ISIF of the last ramp step.")
+_INTERMEDIATE_EDIFFG = typer.Option(
+    None,
+    "--intermediate-ediffg",
+    help="EDIFFG (eV/Å, negative) of the ramp steps before the last (default: the paper's "
+    "-0.01 on every step; the last step always keeps -0.01).",
+)
 _SUPERCELL = typer.Option((2, 2, 2), "--supercell", help="Supercell multiples.")
 _HOST = typer.Option(None, "--host", help="Host CIF/POSCAR (default: embedded γ-WO3).")
 _SEED_MOMENT = typer.Option(1.0, "--seed-moment", help="Initial moment on each seed W (μB).")
@@ -111,6 +117,7 @@ def _options(**kw: Any):
         "reseed_stretch",
         "reseed_at_previous_u",
         "analysis",
+        "intermediate_ediffg",
     ):
         if kw.get(key) is not None:
             opts[key] = kw[key]
@@ -127,6 +134,7 @@ def inputs(
     nupdown: list[str] = _NUPDOWN,
     schedule: str = _SCHEDULE,
     final_isif: int = _FINAL_ISIF,
+    intermediate_ediffg: float = _INTERMEDIATE_EDIFFG,
     supercell: tuple[int, int, int] = _SUPERCELL,
     host: Path = _HOST,
     seed_moment: float = _SEED_MOMENT,
@@ -212,6 +220,7 @@ def submit(
     nupdown: list[str] = _NUPDOWN,
     schedule: str = _SCHEDULE,
     final_isif: int = _FINAL_ISIF,
+    intermediate_ediffg: float = _INTERMEDIATE_EDIFFG,
     supercell: tuple[int, int, int] = _SUPERCELL,
     host: Path = _HOST,
     seed_moment: float = _SEED_MOMENT,

@@ -28,6 +28,11 @@ step that starts without a WAVECAR.
 
 The check runs inside the VASP job (not as a separate job) so that the ramp keeps one job
 per VASP run, and so that the run folder is read where it was written.
+
+The same module checks a reference's spin state: :func:`check_total_moment` /
+:func:`check_triplet` read a finished run's total moment, and :class:`MomentCheckedVaspMaker`
+runs that check after every O2 job (``NUPDOWN = 2``, the triplet) and fails the job when the
+moment is not 2 μB.
 """
 
 from __future__ import annotations

@@ -9,6 +9,17 @@ k-points: a Γ-centred mesh ``n_i = max(1, round(L / |a_i|))`` with ``L`` = 30 �
 (:func:`kpoint_mesh`). It gives Γ 2×2×2 for the 256-atom 2×2×2 WO3 supercell (the paper's
 mesh, |a_i| ≈ 14.6–15.4 Å) and Γ 4×4×4 for the 32-atom cell (|a_i| ≈ 7.3–7.7 Å); any L in
 26.9–32.8 Å gives both. A structure with ``properties["molecule"] = True`` gets Γ only.
+
+Smearing: every insulator keeps the ``base`` section's Gaussian ``ISMEAR 0``, ``SIGMA 0.05``;
+only a metal (``metal=True``, or ``properties["metal"]`` set on the metal reference phases by
+:mod:`polaronflow.structures.references`) gets the ``metal`` section: Methfessel–Paxton for a
+relaxation, tetrahedron with Blöchl corrections (``ISMEAR -5``) for a static. Nothing here
+decides "metal" from a band gap or a name.
+
+DOS window: a static made with a previous run folder (``prev_dir``; atomate2 copies the
+previous outputs into the static's folder) gets ``EMIN``/``EMAX`` from the ``dos_window``
+section around that run's highest occupied level (:func:`highest_occupied_level`), so the dense
+NEDOS grid covers the O 2p band, the gap and the conduction band, not the W_sv semicore states.
 """
 
 from __future__ import annotations
