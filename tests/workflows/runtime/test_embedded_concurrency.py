@@ -16,7 +16,7 @@ pytestmark = pytest.mark.filterwarnings("ignore")
 #: Test numbers quoted in README's "Reliability" table.
 SCHEDULES = ["9,5", "9,5", "9,6", "9,7", "8,5"]  # the first campaign twice (idempotency)
 N_STATUS = 3
-N_FW_PER_CAMPAIGN = 9
+N_FW_PER_CAMPAIGN = 10  # 8 jobs + the unit cell's volume check + the analysis job
 
 
 def _env(tmp_path: Path) -> dict[str, str]:

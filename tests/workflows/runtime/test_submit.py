@@ -61,12 +61,13 @@ def test_two_concurrent_cli_submits_keep_both_workflows(tmp_path):
         wf_ids = lp.get_wf_ids()
         assert len(wf_ids) == 2
         n_fws = [len(lp.get_wf_by_fw_id(i).fws) for i in wf_ids]
-        # 4 pristine/supercell jobs + seed + 2 ramp steps + static + the analysis job
-        assert n_fws == [9, 9]
+        # 4 pristine/supercell jobs + the unit cell's volume check + seed + 2 ramp steps + static
+        # + the analysis job
+        assert n_fws == [10, 10]
         names = {fw["name"] for fw in lp.fireworks.find({}, {"name": 1})}
         assert {"wo3-unit-relax", "mg-ramp-u9", "mg-ramp-u5", "mg-static"} <= names
         ids = sorted(fw["fw_id"] for fw in lp.fireworks.find({}, {"fw_id": 1}))
-        assert ids == list(range(1, 19))  # no id handed out twice
+        assert ids == list(range(1, 21))  # no id handed out twice
 
 
 def test_embedded_store_survives_processes_and_failed_blocks(tmp_path):
@@ -75,7 +76,8 @@ def test_embedded_store_survives_processes_and_failed_blocks(tmp_path):
 
     settings = load_settings(project_dir=tmp_path / "p")
     res = submit_flow(_small_flow("first"), settings)
-    assert res.n_jobs == 8 and res.fw_ids == list(range(1, 9))
+    # 8 jobs + the unit cell's volume check (wo3-unit-relax-check)
+    assert res.n_jobs == 9 and res.fw_ids == list(range(1, 10))
     assert Path(res.launchpad).is_file()
     # an exception inside the block leaves the file as it was
     before = Path(res.launchpad).read_text()
@@ -84,7 +86,7 @@ def test_embedded_store_survives_processes_and_failed_blocks(tmp_path):
         raise RuntimeError("boom")
     assert Path(res.launchpad).read_text() == before
     res2 = submit_flow(_small_flow("second"), settings)
-    assert res2.fw_ids == list(range(9, 17))
+    assert res2.fw_ids == list(range(10, 19))
     # another process sees both
     code = (
         "from polaronflow.workflows.runtime.submit import embedded_launchpad\n"
@@ -242,7 +244,7 @@ def test_mongodb_launchpad(tmp_path, mongo_uri):
     lp.reset("", require_password=False)
     settings = load_settings(launchpad_file=lp_file, jobstore_file=js_file)
     res = submit_flow(_small_flow("mongo"), settings)
-    assert res.n_jobs == 8
+    assert res.n_jobs == 9
     assert lp.get_wf_summary_dict(lp.get_wf_ids()[0])["name"] == "mongo"
     lp.connection.drop_database(db)
 
