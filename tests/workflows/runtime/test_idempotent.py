@@ -152,10 +152,10 @@ def test_cli_resubmit_prints_ids_exit_0_and_force(tmp_path):
     assert first.returncode == 0 and "submitted workflow" in first.stdout, first.stderr
     again = run()
     assert again.returncode == 0, again.stderr
-    assert "already submitted" in again.stdout and "FireWorks ids 1-9" in again.stdout
+    assert "already submitted" in again.stdout and "FireWorks ids 1-10" in again.stdout
     assert "--force" in again.stdout
     forced = run("--force")
-    assert forced.returncode == 0 and "FireWorks ids 10-18" in forced.stdout, forced.stderr
+    assert forced.returncode == 0 and "FireWorks ids 11-20" in forced.stdout, forced.stderr
     from polaronflow.workflows.runtime.submit import embedded_launchpad
 
     with embedded_launchpad(project, timeout=30) as lp:
