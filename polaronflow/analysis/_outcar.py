@@ -130,11 +130,17 @@ def site_moments(buf: Any) -> MomentTable | None:
 
 
 def _ionic_step(buf: Any, at: int) -> int:
-    """1-based ionic step of a table at offset ``at`` (the TOTEN lines before it, + 1)."""
+    """1-based ionic step of a table at offset ``at``.
+
+    A table followed by a TOTEN line belongs to the step that line closes.  After the last
+    TOTEN a finished run repeats the final table (same step); in a cut file a table there
+    belongs to the next, unfinished step.
+    """
     before = _count(buf, b"free  energy   TOTEN", 0, at)
-    total = before + _count(buf, b"free  energy   TOTEN", at, len(buf))
-    # VASP repeats the final table after the last TOTEN line: that is still the last step.
-    return max(1, min(before + 1, total)) if total else before + 1
+    after = _count(buf, b"free  energy   TOTEN", at, len(buf))
+    if after or not tail_complete(buf):
+        return before + 1
+    return max(before, 1)
 
 
 def _count(buf: Any, needle: bytes, start: int, end: int) -> int:

@@ -1021,6 +1021,8 @@ def _check_finite(data: RunData, *, strict: bool) -> list[str]:
             setattr(data, name, None)
             if name == "eigenvalues":
                 data.occupations = None
+            if name == "final_energy":  # the other energy of a starred step is no better
+                data.final_energy_sigma0 = None
             data.unavailable[name] = f"not available ({msg})"
             data.problems.append(msg)
     if bad and not strict:

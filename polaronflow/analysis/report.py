@@ -84,6 +84,9 @@ def run_kind(run: RunData) -> str:
 
 def _fail_or_record(exc: PolaronflowError, opts: AnalysisOptions, sink: list[str]) -> None:
     if not opts.partial:
+        if "--partial" not in str(exc) and "--force" not in str(exc):
+            # Say which option helps: the other runs can still be analysed.
+            raise type(exc)(f"{exc} (--partial analyses the rest and marks this)") from None
         raise exc
     sink.append(str(exc))
 
@@ -146,7 +149,13 @@ def analyze_run(
         if not opts.partial:
             raise RunQualityError(f"{why} (use --partial to analyse it anyway)")
         rep.partial = True
-    if opts.host_element in species:
+    if opts.host_element in species and run.site_moments is None and "outcar" not in run.files:
+        # A missing file is not a failed analysis: say what is missing and go on.
+        rep.unavailable["polarons"] = (
+            "not available (no OUTCAR: site moments are read from its magnetization table; "
+            "put the run's OUTCAR in the folder)"
+        )
+    elif opts.host_element in species:
         try:
             # A dopant named on the command line but absent here (the pristine run, the
             # references) means "no dopant", not "every foreign element".
