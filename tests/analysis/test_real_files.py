@@ -69,11 +69,8 @@ def test_outcar_only_run_is_analysed_by_default(corpus_dir, tmp_path, capsys):
     assert run.eigenvalues is not None and run.eigenvalues.shape == (2, 76, 33)
     assert run.kpoint_weights is not None and len(run.kpoint_weights) == 76
     out_json = tmp_path / "r.json"
-    code, out, err = _cli(
-        ["analyze", str(corpus_dir / "LiNi2O4_U_relax_outcar"), "--cation", "Ni"]
-        + ["--json", str(out_json)],
-        capsys,
-    )
+    case = str(corpus_dir / "LiNi2O4_U_relax_outcar")
+    code, _, err = _cli(["analyze", case, "--cation", "Ni", "--json", str(out_json)], capsys)
     assert code == 0, err
     rep = json.loads(out_json.read_text())["runs"][0]
     assert [p["ion"] for p in rep["polarons"]["polarons"]] == [2, 3]
@@ -107,11 +104,8 @@ def test_host_and_electrons_options(corpus_dir, tmp_path, capsys):
     pol = json.loads(out_json.read_text())["runs"][0]["polarons"]
     assert pol["dopant_elements"] == ["Li"] and pol["dopant_ions"] == [1]
     assert pol["polarons"][0]["distance_to_dopant"] is not None
-    code, _, err = _cli(
-        ["analyze", case, "--cation", "Ni", "--host", "Li,Ni,O", "--electrons", "2"]
-        + ["--json", str(out_json)],
-        capsys,
-    )
+    opts = ["--cation", "Ni", "--host", "Li,Ni,O", "--electrons", "2"]
+    code, _, err = _cli(["analyze", case, *opts, "--json", str(out_json)], capsys)
     assert code == 0, err
     pol = json.loads(out_json.read_text())["runs"][0]["polarons"]
     assert pol["dopant_elements"] == [] and pol["polarons"][0]["distance_to_dopant"] is None
@@ -211,11 +205,8 @@ def test_starred_energy_never_reaches_a_reaction(capsys):
         ["analyze", str(EDITED / "FeO_outcar_stars_energy"), "--cation", "Fe"], capsys
     )
     assert code == 2 and "final_energy of ionic step 28" in err and "Traceback" not in err
-    code, out, err = _cli(
-        ["analyze", str(EDITED / "FeO_outcar_stars_energy"), "--cation", "Fe", "--partial"]
-        + ["--json", "-"],
-        capsys,
-    )
+    case = str(EDITED / "FeO_outcar_stars_energy")
+    code, out, err = _cli(["analyze", case, "--cation", "Fe", "--partial", "--json", "-"], capsys)
     assert code == 0
     rep = json.loads(out)["runs"][0]
     assert rep["energy"] is None and "final_energy" in rep["unavailable"]
