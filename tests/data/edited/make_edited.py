@@ -20,9 +20,7 @@ def _read(rel: str) -> list[str]:
 def _write(case: str, name: str, lines: list[str]) -> None:
     (HERE / case).mkdir(exist_ok=True)
     # mtime=0: the same bytes every time the script runs
-    with open(HERE / case / name, "wb") as fh, gzip.GzipFile(
-        fileobj=fh, mode="wb", mtime=0
-    ) as gz:
+    with open(HERE / case / name, "wb") as fh, gzip.GzipFile(fileobj=fh, mode="wb", mtime=0) as gz:
         gz.write("".join(lines).encode("latin-1"))
 
 
