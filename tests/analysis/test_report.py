@@ -352,7 +352,8 @@ def test_cli_on_emulated_mg_doped_gamma_wo3(gamma_mg_ramp, tmp_path, capsys):
     assert all(len(s["largest_moments"]) == 4 for s in ramp["steps"])
     names = sorted(p.name for p in plots.iterdir())
     assert names == sorted(
-        [f"{d.name}_{kind}.png" for d in dirs for kind in ("dos", "polarons")] + ["u_ramp_1.png"]
+        [f"{d.name}_{kind}.png" for d in dirs for kind in ("dos", "polarons")]
+        + ["u_ramp_W64O192Mg.png"]
     )
     assert all((plots / n).stat().st_size > 10_000 for n in names)
 
