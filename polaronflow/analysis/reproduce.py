@@ -267,13 +267,13 @@ def reproduce(runs_dir: str | Path, allow_unconverged: bool = False) -> Reproduc
             values[f"mg_polaron{rank}_moment"] = abs(site.moment)
             values[f"mg_polaron{rank}_distance"] = site.distance_to_dopant
             values[f"mg_polaron{rank}_shell"] = site.shell
-            notes[f"mg_polaron{rank}_moment"] = f"W site {site.index}"
+            notes[f"mg_polaron{rank}_moment"] = f"ion {site.ion} (VASP numbering)"
         if by_shell:
             central = by_shell[0]
             values["mg_polaron_tails"] = _tail_count(central)
             values["mg_polaron_plane"] = central.plane
             notes["mg_polaron_tails"] = (
-                f"neighbours of W {central.index} with ≥ {TAIL_FRACTION_OF_LARGEST:.0%} of the "
+                f"neighbours of W ion {central.ion} with ≥ {TAIL_FRACTION_OF_LARGEST:.0%} of the "
                 "largest neighbour moment"
             )
 

@@ -378,3 +378,21 @@ def test_cli_compares_mg_with_h2x(gamma_mg_ramp, tmp_path, capsys):
     depth_b = h_run["electronic"]["level_occupations"]["depth"]
     assert c["depth_difference"]["occupations"] == pytest.approx(depth_b - depth_a)
     assert "Mg vs H2" in out
+    # the comparison names the runs it used, and gives the paper's definition too
+    assert (c["run_a"], c["run_b"]) == (str(mg), str(h2x))
+    assert c["central_moment_deficit_percent"] == pytest.approx(100 * (1 - a / b))
+
+
+def test_one_level_method_with_or_without_plots(gamma_mg_ramp, tmp_path, capsys):
+    # the DOS-method level is read from the W+O projection in both cases: --plots changes
+    # which figures are written, never a number
+    final = str(gamma_mg_ramp[1][-1])
+    reports = []
+    for extra in ([], ["--plots", str(tmp_path / "plots")]):
+        out_json = tmp_path / f"r{len(extra)}.json"
+        code, _, err = _cli(["analyze", final, "--json", str(out_json), *extra], capsys)
+        assert code == 0, err
+        reports.append(json.loads(out_json.read_text())["runs"][0]["electronic"])
+    plain, plotted = reports
+    assert plain["level_dos"] == plotted["level_dos"]
+    assert "DOS projected on W+O" in plain["level_dos"]["detail"]
