@@ -543,12 +543,25 @@ def _safe(text: str) -> str:
 
 
 def write_report_plots(
-    report: AnalysisReport, runs: Sequence[RunData], folder: str | Path
+    report: AnalysisReport,
+    runs: Sequence[RunData],
+    folder: str | Path,
+    cation: str | None = None,
 ) -> list[Path]:
     """All figures a report allows: DOS, polaron map and spin density per run, U ramps.
 
     A figure with nothing to show is not written (a pristine host has no polaron map); the
     spin density needs a spin-polarised CHGCAR in the run folder.
+
+    Parameters
+    ----------
+    report, runs
+        The report and the runs it was made from (same order).
+    folder
+        Where the files go.
+    cation
+        The host cation the DOS is projected on (with O), as ``analyze --cation``; default
+        the polaron analysis' cation, else the run's first element that is not O.
 
     Returns
     -------
@@ -571,8 +584,9 @@ def write_report_plots(
 
     for run, rep in zip(runs, report.runs, strict=True):
         name = stem(rep.path)
-        cation = rep.polarons.host_element if rep.polarons else None
-        elements = (cation or _cation_of(run), "O")
+        el = cation if cation in run.species else None
+        el = el or (rep.polarons.host_element if rep.polarons else None) or _cation_of(run)
+        elements = (el, "O")
         if rep.electronic is not None and run.dos_energies is not None:
             written.append(
                 plot_dos(run, rep.electronic, out_dir / f"{name}_dos.png", elements=elements)

@@ -134,7 +134,7 @@ def analyze(
     if plots is not None:
         from polaronflow.analysis.plots import write_report_plots
 
-        written = write_report_plots(report, runs, plots)
+        written = write_report_plots(report, runs, plots, cation=cation)
         for path in written:
             typer.echo(f"wrote {path}", err=True)
 
