@@ -351,6 +351,19 @@ class RampTrace(_Model):
     steps: list[RampStep] = Field(description="the runs in ramp order")
 
 
+class SpeciesBlock(_Model):
+    """One POTCAR species block of a run (VASP's per-type INCAR lists follow these)."""
+
+    element: str = Field(description="element of the block")
+    sites: int = Field(description="number of sites in the block")
+    u: float | None = Field(
+        default=None, description="effective Hubbard U (U - J) on the block, eV; None: no U"
+    )
+    ldaul: int | None = Field(default=None, description="LDAUL of the block (-1: no U)")
+    potcar: str | None = Field(default=None, description="POTCAR title of the block")
+    zval: float | None = Field(default=None, description="valence electrons of the POTCAR, e")
+
+
 class RunReport(_Model):
     """What one run folder holds and what the analysis found in it."""
 
@@ -366,7 +379,13 @@ class RunReport(_Model):
     doped: bool = Field(description="the cell holds dopant sites")
     functional: str | None = Field(default=None, description="functional label")
     u_values: dict[str, float] = Field(
-        default_factory=dict, description="Hubbard U per element (Dudarev U-J), eV"
+        default_factory=dict,
+        description="Hubbard U per element (Dudarev U-J), eV, from the species blocks (the "
+        "largest when an element's blocks differ; see species_blocks)",
+    )
+    species_blocks: list[SpeciesBlock] = Field(
+        default_factory=list,
+        description="the POTCAR species blocks in POSCAR order, each with its U, LDAUL and POTCAR",
     )
     ispin: int = Field(description="ISPIN")
     converged: bool = Field(description="electronically and ionically converged, file complete")

@@ -27,6 +27,7 @@ from polaronflow.analysis.models import (
     RampStep,
     RampTrace,
     RunReport,
+    SpeciesBlock,
 )
 from polaronflow.analysis.polarons import DEFAULT_THRESHOLD, analyze_polarons
 from polaronflow.analysis.rundata import RunData
@@ -38,6 +39,7 @@ from polaronflow.analysis.thermo import (
     formula_units,
     parse_reaction,
     reaction_energy,
+    u_by_block,
     u_by_element,
 )
 from polaronflow.errors import InputError, MismatchError, PolaronflowError, RunQualityError
@@ -91,6 +93,18 @@ def _fail_or_record(exc: PolaronflowError, opts: AnalysisOptions, sink: list[str
     sink.append(str(exc))
 
 
+def species_blocks(run: RunData) -> list[SpeciesBlock]:
+    """The run's POTCAR species blocks with U, LDAUL, POTCAR title and ZVAL each."""
+    blocks = run.blocks()
+    us = u_by_block(run)
+    titles = run.potcars if len(run.potcars) == len(blocks) else [None] * len(blocks)
+    zvals = run.zval if len(run.zval) == len(blocks) else [None] * len(blocks)
+    return [
+        SpeciesBlock(element=el, sites=n, u=u, ldaul=lval, potcar=title, zval=z)
+        for (el, n), (_, u, lval), title, z in zip(blocks, us, titles, zvals, strict=True)
+    ]
+
+
 def job_of(run: RunData) -> naming.JobName | None:
     """The campaign job a run folder is named after (None: not a campaign folder name)."""
     return naming.parse_job_name(Path(str(run.path)).name)
@@ -134,6 +148,7 @@ def analyze_run(
         doped=doped,
         functional=run.functional,
         u_values=u_by_element(run),
+        species_blocks=species_blocks(run),
         ispin=run.ispin,
         converged=run.converged,
         energy=energy,
@@ -495,7 +510,8 @@ def read_runs(
             runs.append(read(path, pdos=pdos, strict=not partial))
         except PolaronflowError as exc:
             if not partial:
-                raise
+                # Name the option that helps: the other folders can still be analysed.
+                raise type(exc)(f"{exc} (--partial analyses the rest and marks this)") from None
             errors.append(str(exc))
     return runs, errors
 

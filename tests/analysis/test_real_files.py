@@ -35,6 +35,18 @@ def test_u_and_potcars_follow_species_blocks_not_elements(corpus_dir):
     # mapped per element, the six entries put U on P and O; per block only Fe has U
     assert u_by_element(run) == {"Fe": 4.3}
     assert consistency_problems({"a": run, "b": run}) == []
+    rep = analyze_run(run, AnalysisOptions(host_element="Fe", host_elements=("Li", "Fe", "P", "O")))
+    assert rep.u_values == {"Fe": 4.3}
+    blocks = [(b.element, b.sites, b.u, b.ldaul) for b in rep.species_blocks]
+    assert blocks == [
+        ("Li", 16, 0.0, 0),
+        ("Fe", 1, 4.3, 2),
+        ("Fe", 7, 4.3, 2),
+        ("Fe", 8, 4.3, 2),
+        ("P", 16, 0.0, 0),
+        ("O", 64, 0.0, 0),
+    ]
+    assert all(b.potcar and b.potcar.split()[1].startswith(b.element) for b in rep.species_blocks)
 
 
 def test_different_u_on_one_elements_blocks_is_reported(corpus_dir):
