@@ -396,3 +396,16 @@ def test_one_level_method_with_or_without_plots(gamma_mg_ramp, tmp_path, capsys)
     plain, plotted = reports
     assert plain["level_dos"] == plotted["level_dos"]
     assert "DOS projected on W+O" in plain["level_dos"]["detail"]
+
+
+def test_comparison_uses_the_statics_and_names_them():
+    relax = _run("mg-ramp-u5", "Mg", moment=0.9)
+    relax.parameters.update(NSW=80, IBRION=2)
+    static = _run("mg-static", "Mg", moment=0.7)
+    h = _run("h2-static", "Li", moment=0.8)
+    # the relaxation is listed first: before, the comparison took it
+    rep = analyze_runs([relax, static, h])
+    assert rep.runs[0].kind == "relaxation" and rep.runs[1].role == "ramp-static"
+    (comp,) = rep.comparisons
+    assert comp.run_b == "mg-static" and comp.central_moment_b == pytest.approx(0.7)
+    assert comp.run_a == "h2-static"
