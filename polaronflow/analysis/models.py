@@ -121,11 +121,14 @@ class PolaronAnalysis(_Model):
         default_factory=list, description="the polaron sites, largest |m| first"
     )
     largest_other_moment: float | None = Field(
-        default=None,
-        description="signed moment of the host-cation site with the largest |m| below the "
-        "threshold, μB",
+        default=None, description="largest |m| among host-cation sites below threshold, μB"
     )
-    largest_other_ion: int | None = Field(
+    largest_below_moment: float | None = Field(
+        default=None,
+        description="signed moment of that site (the host-cation site with the largest |m| "
+        "below the threshold), μB",
+    )
+    largest_below_ion: int | None = Field(
         default=None, description="1-based VASP ion number of that site"
     )
     nn_cutoff: float | None = Field(

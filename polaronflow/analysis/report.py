@@ -540,8 +540,8 @@ def summary_rows(report: AnalysisReport) -> list[dict[str, Any]]:
                 " ".join(f"{p.element}{p.ion}: {p.moment:+.2f}" for p in pol.polarons) or "none"
             )
             row["max below thr."] = (
-                f"{pol.largest_other_moment:+.2f} (ion {pol.largest_other_ion})"
-                if pol.largest_other_moment is not None
+                f"{pol.largest_below_moment:+.2f} (ion {pol.largest_below_ion})"
+                if pol.largest_below_moment is not None
                 else "-"
             )
             if pol.dopant_indices:

@@ -155,8 +155,14 @@ def test_sub_threshold_moment_shown_with_sign_and_ion(corpus_dir):
     pol = rep.polarons
     # OUTCAR: ion 1 3.007 μB, ion 2 1.397 μB
     assert [p.ion for p in pol.polarons] == [1] and pol.polarons[0].index == 0
-    assert pol.largest_other_moment == pytest.approx(1.397) and pol.largest_other_ion == 2
+    assert pol.largest_below_moment == pytest.approx(1.397) and pol.largest_below_ion == 2
+    assert pol.largest_other_moment == pytest.approx(1.397)
     assert any("+1.397 μB on ion 2" in n for n in pol.notes)
+    # the sign is kept: a negative sub-threshold moment reads negative
+    run.site_moments = np.array(run.site_moments) * -1
+    pol = analyze_run(run, AnalysisOptions(host_element="Fe", threshold=2.0)).polarons
+    assert pol.largest_below_moment == pytest.approx(-1.397)
+    assert any("-1.397 μB on ion 2" in n for n in pol.notes)
 
 
 # ------------------------------------------------------------ 6. metals, references
