@@ -359,7 +359,23 @@ def plot_u_ramp(trace: RampTrace, path: str | Path, synthetic: bool = False) -> 
         if not s.converged:
             y = s.level_depth if s.level_depth is not None else 0.0
             ax1.plot([s.u], [y], "x", color="red", ms=10)
+    from polaronflow import naming
+
+    for s in trace.steps:
+        job = naming.parse_job_name(Path(s.path).name)
+        if job is not None and job.role is naming.Role.RAMP_STATIC and s.level_depth is not None:
+            # the static at the final U sits on the last relaxation's point: say which it is
+            ax1.plot([s.u], [s.level_depth], "o", ms=11, mfc="none", mec="k", mew=0.8)
+            ax1.annotate(
+                "final static",
+                (s.u, s.level_depth),
+                textcoords="offset points",
+                xytext=(-9, 6),
+                ha="right",  # inward: the last point sits at the axis edge
+                fontsize=7,
+            )
     ax1.set_ylabel("in-gap level below CBM (eV)", fontsize=8)
+    ax1.margins(x=0.06, y=0.12)
     ax1.grid(alpha=0.3)
     if np.all(np.isnan(depth)):
         ax1.text(

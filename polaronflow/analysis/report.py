@@ -528,7 +528,7 @@ def summary_rows(report: AnalysisReport) -> list[dict[str, Any]]:
         row: dict[str, Any] = {
             "run": Path(rep.path).name or rep.path,
             "formula": rep.formula,
-            "kind": rep.kind,
+            "kind": rep.role or rep.kind,
             "xc": rep.functional or "unknown",
             "U": ", ".join(f"{k} {v:g}" for k, v in rep.u_values.items() if v) or "-",
             "E (eV)": f"{rep.energy:.4f}" if rep.energy is not None else "n/a",
