@@ -113,3 +113,18 @@ def test_plots_of_a_campaign_folder(campaign_dir, tmp_path, capsys):
     assert "wo3-supercell-static_polarons.png" not in names
     assert "wo3-supercell-static_dos.png" in names and "mg-static_polarons.png" in names
     assert "u_ramp_mg.png" in names
+
+
+def test_reproduce_of_synthetic_runs_reproduces_nothing(campaign_dir, tmp_path, capsys):
+    code = main(["reproduce", str(campaign_dir), "--json", "-"])
+    out = capsys.readouterr().out
+    assert code == 1
+    data = json.loads(out)
+    assert data["synthetic"] is True
+    verdicts = {r["verdict"] for r in data["rows"]}
+    assert "reproduced" not in verdicts
+    code = main(["reproduce", str(campaign_dir)])
+    out = capsys.readouterr().out
+    assert code == 1 and "SYNTHETIC: nothing reproduced" in out
+    # the O2 box here is PBEsol, not the paper's SCAN: said so
+    assert "not the paper's method" in out and "PBESOL" in out
