@@ -402,9 +402,13 @@ def reproduce(runs_dir: str | Path, allow_unconverged: bool = False) -> Reproduc
 
 
 def kpoint_status(folder: Path) -> str:
-    """What the k-point loop recorded in a reference folder (``kpoint_convergence.json``)."""
+    """What the k-point loop recorded in a reference folder (``kpoint_convergence.json``).
+
+    The loop writes its verdict into the folder of its last static: ``converged``,
+    ``delta_energy_per_atom`` and ``tolerance`` (eV/atom; the difference is null for a
+    molecule, which needs Γ only), ``meshes`` (and ``mesh``, the last one).
+    """
     import json
-    import math
 
     record = Path(folder) / KPOINT_RECORD
     if not record.is_file():
@@ -412,15 +416,23 @@ def kpoint_status(folder: Path) -> str:
     try:
         data = json.loads(record.read_text())
         converged = bool(data["converged"])
-        delta = float(data.get("delta_energy_per_atom", math.nan))
-        tol = float(data.get("tolerance", math.nan))
+        delta = data.get("delta_energy_per_atom")
+        delta = None if delta is None else float(delta)
+        tol = data.get("tolerance")
+        tol = None if tol is None else float(tol)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         return f"k-point record {record.name} unreadable ({type(exc).__name__})"
     meshes = data.get("meshes") or []
-    last = "x".join(str(n) for n in meshes[-1]) if meshes and isinstance(meshes[-1], list) else ""
-    detail = f"Δ {delta * 1e3:.3f} meV/atom vs tolerance {tol * 1e3:.3f} meV/atom"
-    detail += f", densest mesh {last}" if last else ""
-    return f"converged ({detail})" if converged else f"NOT converged ({detail})"
+    last = data.get("mesh") or (meshes[-1] if meshes else None)
+    parts = []
+    if delta is not None and tol is not None:
+        parts.append(f"Δ {delta * 1e3:.3f} meV/atom vs tolerance {tol * 1e3:.3f} meV/atom")
+    elif data.get("molecule"):
+        parts.append("a molecule: Γ only")
+    if isinstance(last, list) and last:
+        parts.append(f"densest mesh {'x'.join(str(n) for n in last)}")
+    detail = f" ({', '.join(parts)})" if parts else ""
+    return f"converged{detail}" if converged else f"NOT converged{detail}"
 
 
 def paper_cell_lattice(run: RunData, experiment) -> tuple[object, str]:
