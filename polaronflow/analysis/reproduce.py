@@ -67,6 +67,12 @@ class ReproductionReport(BaseModel):
     rows: list[ComparisonRow] = Field(description="paper | this work | Δ | verdict, per quantity.")
     arithmetic: list[ArithmeticLine] = Field(description="Checks that need no DFT.")
     problems: list[str] = Field(default_factory=list, description="Runs not used, and why.")
+    run_choices: list[str] = Field(
+        default_factory=list,
+        description="Where several runs could stand for one role (a polaron configuration "
+        "search, NUPDOWN variants): the lowest-energy one used and the others with their "
+        "energy above it (eV).",
+    )
     method_notes: list[str] = Field(
         default_factory=list,
         description="Where the runs' method differs from the paper's (SCAN+U on W, ISPIN 2): "
@@ -87,6 +93,9 @@ class ReproductionReport(BaseModel):
                 "emulator, not by VASP. The table proves the pipeline, not the physics.",
                 "",
             ]
+        if self.run_choices:
+            out += ["**Runs chosen among several (lowest energy):**", ""]
+            out += [f"- {n}" for n in self.run_choices] + [""]
         if self.method_notes:
             out += ["**Not the paper's method:**", ""]
             out += [f"- {n}" for n in self.method_notes] + [""]
@@ -131,8 +140,45 @@ def _mesh_size(name: str) -> int:
     return n1 * n2 * n3
 
 
-def locate_runs(runs_dir: str | Path) -> dict[str, Path]:
-    """Role ("unit", "pristine", "mg", "h2", "ref:MgO", ...) → run folder, for those present."""
+def lowest_energy_static(
+    folders: dict[str, Path], label: str
+) -> tuple[str | None, list[tuple[str, float | None]]]:
+    """Among the final statics of dopant ``label`` (configurations, spin states, a search's
+    selected candidates), the one with the lowest total energy.
+
+    Returns the chosen name (None if no static could be read) and every candidate with its
+    energy above the chosen one (eV; None when unreadable), lowest first.
+    """
+    from polaronflow.analysis.readers import read_run
+
+    statics = {}
+    for name, path in folders.items():
+        job = naming.parse_job_name(name)
+        if job and job.role is naming.Role.RAMP_STATIC and job.label == label and not job.screen:
+            statics[name] = path
+    energies: dict[str, float | None] = {}
+    for name, path in statics.items():
+        try:
+            energies[name] = read_run(path, eigen=False, dos=False).final_energy
+        except PolaronflowError:
+            energies[name] = None
+    known = {n: e for n, e in energies.items() if e is not None}
+    if not known:
+        return None, [(n, None) for n in sorted(energies)]
+    best = min(known, key=lambda n: (known[n], n))
+    ranked = sorted(known, key=lambda n: (known[n], n))
+    rows = [(n, known[n] - known[best]) for n in ranked]
+    rows += [(n, None) for n in sorted(energies) if energies[n] is None]
+    return best, rows
+
+
+def locate_runs(runs_dir: str | Path, choices: list[str] | None = None) -> dict[str, Path]:
+    """Role ("unit", "pristine", "mg", "h2", "ref:MgO", ...) → run folder, for those present.
+
+    When a dopant has no ``T-static`` but several statics of its label (a search's selected
+    candidates, NUPDOWN variants), the lowest-energy one is used; ``choices`` (if given)
+    receives one line per such choice.
+    """
     root = Path(runs_dir)
     if not root.is_dir():
         raise InputError(f"runs folder {root} does not exist or is not a folder")
@@ -149,6 +195,16 @@ def locate_runs(runs_dir: str | Path) -> dict[str, Path]:
             if candidate in names:
                 found[role] = names[candidate]
                 break
+        else:
+            best, ranked = lowest_energy_static(names, role)
+            if best is not None:
+                found[role] = names[best]
+                if choices is not None and len(ranked) > 1:
+                    others = ", ".join(
+                        f"{n} (+{de:.3f} eV)" if de is not None else f"{n} (unreadable)"
+                        for n, de in ranked[1:]
+                    )
+                    choices.append(f"{role}: {best} (lowest energy); also {others}")
     parsed = {n: naming.parse_job_name(n) for n in names}
     for phase in REFERENCE_PHASES:
         prefix = naming.kpoint_prefix(phase)
@@ -197,7 +253,8 @@ def reproduce(runs_dir: str | Path, allow_unconverged: bool = False) -> Reproduc
     from polaronflow.analysis.structure import doped_vs_pristine
     from polaronflow.analysis.thermo import reaction_energy
 
-    located = locate_runs(runs_dir)
+    run_choices: list[str] = []
+    located = locate_runs(runs_dir, run_choices)
     problems: list[str] = []
     runs: dict[str, RunData] = {}
     for role, path in located.items():
@@ -397,6 +454,7 @@ def reproduce(runs_dir: str | Path, allow_unconverged: bool = False) -> Reproduc
         rows=rows,
         arithmetic=paper_arithmetic(TEMPERATURE, P_O2),
         problems=problems,
+        run_choices=run_choices,
         method_notes=method_notes(runs),
     )
 

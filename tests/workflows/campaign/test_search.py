@@ -109,3 +109,7 @@ def test_search_runs_screening_selection_full_ramps_and_ranks(mock_vasp, tmp_pat
     assert rows[0]["delta_e"] == 0.0 and rows[1]["delta_e"] >= 0.0
     assert rows[0]["screening"]["candidate"] is not None
     assert len(rows[0]["polaron_ions"]) == 2
+    # the reproduction uses the lowest-energy static and lists the other
+    reproduction = docs["campaign-analysis"]["output"]["reproduction"]
+    assert Path(reproduction["runs"]["mg"]).name == rows[0]["job"]
+    assert any(rows[1]["job"] in c for c in reproduction["run_choices"])
