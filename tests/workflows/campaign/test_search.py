@@ -79,9 +79,7 @@ def test_search_runs_screening_selection_full_ramps_and_ranks(mock_vasp, tmp_pat
     store = JobStore(MemoryStore(), additional_stores={"data": MemoryStore()})
     run_locally(flow, store=store, create_folders=True, log=False, ensure_success=True)
     store.connect()
-    docs = {
-        d["name"]: d for d in store.query({}, properties=["name", "output", "index", "uuid"])
-    }
+    docs = {d["name"]: d for d in store.query({}, properties=["name", "output", "index", "uuid"])}
 
     ran = [naming.parse_job_name(n) for n in mock_vasp.job_names]
     screened = {j.system for j in ran if j.screen is not None}
