@@ -374,7 +374,10 @@ def plot_u_ramp(trace: RampTrace, path: str | Path, synthetic: bool = False) -> 
                 ha="right",  # inward: the last point sits at the axis edge
                 fontsize=7,
             )
-    ax1.set_ylabel("in-gap level below CBM (eV)", fontsize=8)
+    methods = sorted({s.level_method for s in trace.steps if s.level_method})
+    # One method along the ramp; the DOS figure of a static may quote the DOS-peak depth.
+    method = f"\n(method: {', '.join(methods)})" if methods else ""
+    ax1.set_ylabel(f"in-gap level below CBM (eV){method}", fontsize=8)
     ax1.margins(x=0.06, y=0.12)
     ax1.grid(alpha=0.3)
     if np.all(np.isnan(depth)):
