@@ -24,7 +24,10 @@ Names (``T`` is a doped system's tag, :func:`system_tag`; ``P`` a reference phas
     campaign-analysis               the final analysis job                  Role.ANALYSIS
 
 ``T`` is the dopant label (``mg``, ``li``; ``h2`` for two protons), then ``-c{i}`` for the
-i-th polaron configuration when several are run and ``-nupdown{N}`` for a fixed NUPDOWN.
+i-th polaron configuration when several are run and ``-nupdown{N}`` for a fixed NUPDOWN. A
+ground-state search screens candidate ``k`` as ``T-screen{k}`` (e.g. ``mg-screen12-nupdown2``,
+:func:`screen_tag`) and runs the full ramp of a selected candidate as ``T-c{k}``; its choice
+is the job ``T-select`` (:func:`select_name`).
 
 The unit cell is relaxed until its volume changes by less than a tolerance between two
 relaxations (:class:`polaronflow.workflows.campaign.cell.ConvergedRelaxMaker`): the restarts
@@ -62,7 +65,9 @@ __all__ = [
     "relax_check_name",
     "relax_restart_name",
     "reseed_name",
+    "screen_tag",
     "seed_name",
+    "select_name",
     "static_name",
     "system_tag",
 ]
@@ -77,6 +82,7 @@ class Role(StrEnum):
     SUPERCELL_RELAX = "supercell-relax"
     SUPERCELL_STATIC = "supercell-static"
     SEED = "seed"
+    SELECT = "search-select"
     RAMP_STEP = "ramp-step"
     RAMP_STATIC = "ramp-static"
     REFERENCE_RELAX = "reference-relax"
@@ -152,6 +158,16 @@ def system_tag(label: str, config_index: int | None = None, nupdown: int | None 
     return tag
 
 
+def screen_tag(label: str, candidate: int, nupdown: int | None = None) -> str:
+    """Job-name prefix of the screening run of search candidate ``candidate``."""
+    return system_tag(f"{label}-screen{candidate}", None, nupdown)
+
+
+def select_name(label: str) -> str:
+    """The job of a ground-state search that ranks the screened candidates of ``label``."""
+    return f"{label}-select"
+
+
 def seed_name(tag: str) -> str:
     """The structure job that places the dopant and the polaron seeds."""
     return f"{tag}-seed"
@@ -204,6 +220,8 @@ class JobName:
     label: str | None = None
     #: polaron configuration index (``-c{i}``)
     config: int | None = None
+    #: search candidate screened (``-screen{k}``)
+    screen: int | None = None
     #: fixed NUPDOWN (``-nupdown{N}``)
     nupdown: int | None = None
     #: U of a ramp step (eV)
@@ -223,18 +241,23 @@ class JobName:
         return self.role not in (
             Role.SUPERCELL,
             Role.SEED,
+            Role.SELECT,
             Role.KPOINT_LOOP,
             Role.ANALYSIS,
             Role.UNIT_RELAX_CHECK,
         )
 
 
-_TAG = r"(?P<system>(?P<label>[a-z]+\d*)(?:-c(?P<config>\d+))?(?:-nupdown(?P<nupdown>\d+))?)"
+_TAG = (
+    r"(?P<system>(?P<label>[a-z]+\d*)(?:-screen(?P<screen>\d+))?(?:-c(?P<config>\d+))?"
+    r"(?:-nupdown(?P<nupdown>\d+))?)"
+)
 _PHASE = r"(?P<phase>[A-Z][A-Za-z0-9]*)"
 _PATTERNS: list[tuple[re.Pattern[str], Role]] = [
     (re.compile(rf"^{re.escape(UNIT_RELAX)}-(?P<relaxation>[2-9]|[1-9]\d+)$"), Role.UNIT_RELAX),
     (re.compile(rf"^{re.escape(relax_check_name(UNIT_RELAX))}$"), Role.UNIT_RELAX_CHECK),
     (re.compile(rf"^{_TAG}-seed$"), Role.SEED),
+    (re.compile(r"^(?P<label>[a-z]+\d*)-select$"), Role.SELECT),
     (
         re.compile(
             rf"^{_TAG}-ramp-u(?P<u>\d+(?:\.\d+)?)(?P<reseed>-reseed(?:-u(?P<ru>\d+(?:\.\d+)?))?)?$"
@@ -276,6 +299,7 @@ def parse_job_name(name: str) -> JobName | None:
             system=g.get("system"),
             label=g.get("label"),
             config=int(g["config"]) if g.get("config") else None,
+            screen=int(g["screen"]) if g.get("screen") else None,
             nupdown=int(g["nupdown"]) if g.get("nupdown") else None,
             u=float(g["ru"] or g["u"]) if g.get("u") else None,
             reseed=bool(g.get("reseed")),

@@ -46,6 +46,22 @@ _INCAR_YAML = typer.Option(
 )
 
 
+_SEARCH = typer.Option(
+    False,
+    "--search",
+    help="Search the polaron ground state: screen every candidate configuration (both cavity "
+    "orbits, pseudo-symmetry classes, NUPDOWN 0 and 2) cheaply, then run the full ramp for the "
+    "--search-keep lowest.",
+)
+_SEARCH_KEEP = typer.Option(3, "--search-keep", help="Candidates per dopant given the full ramp.")
+_SEARCH_LIMIT = typer.Option(
+    None, "--search-limit", help="Screen at most this many candidates per dopant (budget cap)."
+)
+_SEARCH_TOL = typer.Option(
+    0.3, "--search-tolerance", help="Pseudo-symmetry tolerance of the candidate classes (Å)."
+)
+
+
 def _nupdown(values: list[str] | None) -> list[int | None]:
     from polaronflow.errors import WorkflowError
 
@@ -117,6 +133,10 @@ def _options(**kw: Any):
         "reseed_stretch",
         "reseed_at_previous_u",
         "analysis",
+        "search",
+        "search_keep",
+        "search_limit",
+        "search_tolerance",
         "intermediate_ediffg",
     ):
         if kw.get(key) is not None:
@@ -142,6 +162,10 @@ def inputs(
     no_references: bool = _NO_REFS,
     incar_yaml: Path = _INCAR_YAML,
     potcar: list[str] = _POTCAR,
+    search: bool = _SEARCH,
+    search_keep: int = _SEARCH_KEEP,
+    search_limit: int = _SEARCH_LIMIT,
+    search_tolerance: float = _SEARCH_TOL,
     potcar_spec: bool = typer.Option(
         None,
         "--potcar-spec/--real-potcar",
@@ -228,6 +252,10 @@ def submit(
     no_references: bool = _NO_REFS,
     incar_yaml: Path = _INCAR_YAML,
     potcar: list[str] = _POTCAR,
+    search: bool = _SEARCH,
+    search_keep: int = _SEARCH_KEEP,
+    search_limit: int = _SEARCH_LIMIT,
+    search_tolerance: float = _SEARCH_TOL,
     potcar_spec: bool = typer.Option(
         None, "--potcar-spec", help="Jobs write POTCAR.spec instead of POTCAR."
     ),

@@ -54,8 +54,72 @@ def link_runs(run_dirs: dict[str, str | None], dest: str | Path) -> dict[str, Pa
     return linked
 
 
+def rank_search_statics(
+    statics: dict[str, Path], ranking: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """The full statics of a search, lowest final energy first, with ΔE (eV) to the lowest.
+
+    Parameters
+    ----------
+    statics
+        Static job name → its (local) run folder.
+    ranking
+        The screening ranking (rows with ``tag``), to carry each candidate's description.
+
+    Returns
+    -------
+    list of dict
+        ``job``, ``energy`` (eV), ``delta_e`` (eV), ``ground_state`` (bool), the polaron sites
+        (0-based and VASP ion numbers), moments and spin state from the static's polaron
+        check, and the screening row of the same candidate (``screening``).
+    """
+    import json
+
+    from polaronflow.analysis.readers import read_run
+    from polaronflow.errors import PolaronflowError
+    from polaronflow.workflows.vasp.checks import CHECK_FILE
+
+    by_number = {}
+    for row in ranking or []:
+        job = naming.parse_job_name(f"{row['tag']}-seed")
+        if job is not None and job.screen is not None:
+            by_number[job.screen] = row
+    rows: list[dict[str, Any]] = []
+    for name, folder in statics.items():
+        row: dict[str, Any] = {"job": name, "energy": None, "reason": ""}
+        try:
+            row["energy"] = read_run(folder, eigen=False, dos=False).final_energy
+        except PolaronflowError as exc:
+            row["reason"] = str(exc)
+        try:
+            check = json.loads((Path(folder) / CHECK_FILE).read_text())
+        except (OSError, ValueError):
+            check = {}
+        sites = list(check.get("polaron_sites") or [])
+        row.update(
+            localised=check.get("localised"),
+            polaron_sites=sites,
+            polaron_ions=[s + 1 for s in sites],
+            polaron_moments=list(check.get("polaron_moments") or []),
+        )
+        job = naming.parse_job_name(name)
+        row["nupdown"] = None if job is None else job.nupdown
+        row["screening"] = by_number.get(None if job is None else job.config)
+        rows.append(row)
+    usable = sorted(
+        (r for r in rows if r["energy"] is not None and r.get("localised") is not False),
+        key=lambda r: r["energy"],
+    )
+    for r in rows:
+        r["delta_e"] = None if r not in usable else r["energy"] - usable[0]["energy"]
+        r["ground_state"] = bool(usable) and r is usable[0]
+    return usable + [r for r in rows if r not in usable]
+
+
 @job(name=ANALYSIS_JOB_NAME)
-def analyse_campaign(run_dirs: dict[str, Any]) -> dict[str, Any]:
+def analyse_campaign(
+    run_dirs: dict[str, Any], searches: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Analyse the campaign's finished runs (see the module docstring).
 
     Parameters
@@ -63,6 +127,9 @@ def analyse_campaign(run_dirs: dict[str, Any]) -> dict[str, Any]:
     run_dirs
         Job name → that job's run folder (a task document's ``dir_name``) or ``None`` when the
         job did not finish.
+    searches
+        Dopant label → the output of its search's selection job (``ranking``, ``selected``,
+        ``statics``: static job name → run folder), or None when the search did not finish.
 
     Returns
     -------
@@ -77,6 +144,12 @@ def analyse_campaign(run_dirs: dict[str, Any]) -> dict[str, Any]:
 
     dirs: dict[str, str | None] = {}
     reasons: dict[str, str] = {}
+    run_dirs = dict(run_dirs)
+    for label, selection in (searches or {}).items():
+        if not isinstance(selection, dict):
+            reasons[naming.select_name(label)] = "the search's selection did not finish"
+            continue
+        run_dirs.update(selection.get("statics") or {})
     for name, dir_name in run_dirs.items():
         if not isinstance(dir_name, str):
             reasons[name] = "the job did not finish (failed, lost, or not run)"
@@ -108,6 +181,19 @@ def analyse_campaign(run_dirs: dict[str, Any]) -> dict[str, Any]:
         for name, path in linked.items()
         if (job := naming.parse_job_name(name)) is not None and job.role in static_roles
     ]
+    if searches:
+        result["search"] = {}
+        for label, selection in searches.items():
+            if not isinstance(selection, dict):
+                continue
+            names = [n for n in (selection.get("statics") or {}) if n in linked]
+            result["search"][label] = {
+                "screening": selection.get("ranking", []),
+                "selected": selection.get("selected", []),
+                "full": rank_search_statics(
+                    {n: linked[n] for n in names}, selection.get("ranking")
+                ),
+            }
     try:
         runs, errors = read_runs(statics, partial=True)
         report = analyze_runs(runs, AnalysisOptions(partial=True), read_errors=errors)

@@ -157,7 +157,28 @@ def write_inputs(
             entries.append(entry)
         (stage / PLAN_FILE).write_text(
             json.dumps(
-                {"generator": "polaronflow", "potcar_spec": potcar_spec, "jobs": entries},
+                {
+                    "generator": "polaronflow",
+                    "potcar_spec": potcar_spec,
+                    "jobs": entries,
+                    "searches": [
+                        {
+                            "label": s.label,
+                            "keep": s.keep,
+                            "summary": s.summary,
+                            "candidates": [
+                                {
+                                    "number": c.number,
+                                    "screen": c.screen.name,
+                                    "full": c.full.name,
+                                    **c.candidate.model_dump(mode="json"),
+                                }
+                                for c in s.candidates
+                            ],
+                        }
+                        for s in plan.searches
+                    ],
+                },
                 indent=2,
                 default=str,
             )

@@ -24,52 +24,32 @@ build the campaign through :func:`build_campaign`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from jobflow import Flow, Maker, job
+from jobflow import Flow, Maker
 
 from polaronflow import naming
 from polaronflow.errors import WorkflowError
 from polaronflow.workflows.campaign.cell import ConvergedRelaxMaker
 from polaronflow.workflows.campaign.convergence import KPointConvergenceMaker
+from polaronflow.workflows.campaign.jobs import seed_job, supercell_job
 from polaronflow.workflows.campaign.options import CampaignOptions, make_options
-from polaronflow.workflows.campaign.plan import CampaignPlan, SystemPlan, plan_campaign
+from polaronflow.workflows.campaign.plan import CampaignPlan, SearchPlan, plan_campaign
 from polaronflow.workflows.campaign.planning import KPointConvergencePlan, RampPlan
 from polaronflow.workflows.campaign.ramp import URampMaker
+from polaronflow.workflows.campaign.search import SearchSelectMaker
 from polaronflow.workflows.vasp.makers import make_job, maker_from_spec
 from polaronflow.workflows.vasp.spec import DEFAULT_RESEED_STRETCH
 
 if TYPE_CHECKING:
     from atomate2.vasp.jobs.base import BaseVaspMaker
     from jobflow import Job
-    from pymatgen.core import Structure
 
     from polaronflow.workflows.vasp.spec import VaspJobSpec
 
 #: Name of the campaign Flow.
 CAMPAIGN_FLOW_NAME = "polaronflow-campaign"
-
-
-@job(name=naming.SUPERCELL)
-def supercell_job(structure: Structure, scaling: Sequence[int]) -> Structure:
-    """Job: the supercell of the relaxed unit cell (moments dropped: a fresh start)."""
-    from polaronflow.workflows.campaign.plan import supercell_of
-
-    return supercell_of(structure, scaling)
-
-
-@job(name="seed")
-def seed_job(host: Structure, **settings: Any) -> dict[str, Any]:
-    """Job: the dopant and polaron seeds in the relaxed pristine supercell.
-
-    Returns ``{"structure": seeded structure, "manifest": doping and seeds}`` (see
-    :func:`polaronflow.workflows.campaign.plan.seed_system`).
-    """
-    from polaronflow.workflows.campaign.plan import seed_system
-
-    return seed_system(host, **settings)
 
 
 @dataclass
@@ -115,14 +95,14 @@ class PolaronCampaignMaker(Maker):
         )
 
     # ------------------------------------------------------------------ makers
-    def ramp_maker(self, system: SystemPlan) -> URampMaker:
-        """The U ramp of one system: its plan plus this maker's check settings."""
-        fields = {f.name: getattr(system.ramp, f.name) for f in dataclasses.fields(RampPlan)}
+    def ramp_maker(self, ramp: RampPlan, electrons: int) -> URampMaker:
+        """A U ramp: its plan plus this maker's check settings."""
+        fields = {f.name: getattr(ramp, f.name) for f in dataclasses.fields(RampPlan)}
         return URampMaker(
             **fields,
             check_polarons=self.polaron_check,
             polaron_threshold=self.polaron_threshold,
-            expected_polarons=float(system.electrons),
+            expected_polarons=float(electrons),
             reseed_on_delocalisation=self.reseed_on_delocalisation,
             reseed_stretch=self.reseed_stretch,
             reseed_at_previous_u=self.reseed_at_previous_u,
@@ -191,9 +171,14 @@ class PolaronCampaignMaker(Maker):
             seed = seed_job(sc_relax.output.structure, **system.seed.kwargs())
             seed.name = system.seed_name
             seed.metadata = {**(seed.metadata or {}), "polaronflow": {"role": "seed"}}
-            ramp = self.ramp_maker(system).make(seed.output["structure"])
+            ramp = self.ramp_maker(system.ramp, system.electrons).make(seed.output["structure"])
             jobs += [seed, ramp]
             analysed[naming.static_name(system.tag)] = ramp.output.dir_name
+
+        searches: dict[str, Any] = {}
+        for search in plan.searches:
+            select = self._search(search, sc_relax.output.structure, jobs)
+            searches[search.label] = select.output
 
         for reference in plan.references:
             relax_maker = self.vasp_maker(reference.relax, options)
@@ -210,17 +195,59 @@ class PolaronCampaignMaker(Maker):
             analysed[reference.loop_name] = loop.output.dir_name
 
         if self.analysis:
-            jobs.append(_analysis_job(analysed))
+            jobs.append(_analysis_job(analysed, searches))
         return Flow(jobs, name=self.name)
 
+    def _search(self, search: SearchPlan, host: Any, jobs: list[Job | Flow]) -> Job:
+        """Every candidate's seed and screening, then the selection (appended to ``jobs``)."""
+        from jobflow import JobConfig, OnMissing
 
-def _analysis_job(run_dirs: dict[str, Any]) -> Job:
+        screened: dict[str, Any] = {}
+        ramp_makers: dict[str, URampMaker] = {}
+        seeds: dict[str, dict[str, Any]] = {}
+        candidates: dict[str, dict[str, Any]] = {}
+        for c in search.candidates:
+            seed = seed_job(host, **c.seed.kwargs())
+            seed.name = c.seed_name
+            screen = self.ramp_maker(c.screen, search.electrons).make(seed.output["structure"])
+            jobs += [seed, screen]
+            tag = c.screen.name
+            screened[tag] = {
+                "output": screen.output.output,
+                "additional_json": screen.output.additional_json,
+                "dir_name": screen.output.dir_name,
+            }
+            ramp_makers[tag] = self.ramp_maker(c.full, search.electrons)
+            seeds[tag] = c.seed.kwargs()
+            candidates[tag] = {
+                **c.candidate.model_dump(
+                    mode="json",
+                    include={"id", "nupdown", "shells", "dopant_w_distances", "count"},
+                ),
+                "number": c.number,
+            }
+        select = SearchSelectMaker(
+            name=search.select_name,
+            keep=search.keep,
+            ramp_makers=ramp_makers,
+            seeds=seeds,
+            candidates=candidates,
+        ).make(host, screened)
+        select.name = search.select_name
+        # Ranks whatever finished: a failed screening is one candidate fewer, not a stop.
+        select.config = JobConfig(on_missing_references=OnMissing.NONE)
+        select.metadata = {"polaronflow": {"role": str(naming.Role.SELECT)}}
+        jobs.append(select)
+        return select
+
+
+def _analysis_job(run_dirs: dict[str, Any], searches: dict[str, Any] | None = None) -> Job:
     """The final job: the campaign's statics (and converged k-point statics) → report."""
     from jobflow import JobConfig, OnMissing
 
     from polaronflow.workflows.campaign.analysis_job import analyse_campaign
 
-    new = analyse_campaign(run_dirs)
+    new = analyse_campaign(run_dirs, searches or None)
     new.name = naming.ANALYSIS
     # Runs even when some parents failed: the report lists what is missing and why.
     new.config = JobConfig(on_missing_references=OnMissing.NONE)

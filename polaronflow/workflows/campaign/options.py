@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from polaronflow import naming
 from polaronflow.errors import WorkflowError
@@ -81,6 +81,44 @@ class CampaignOptions(BaseModel):
         default=False,
         description="The re-seeded retry first re-localises at the previous, higher U of the "
         "schedule, then repeats the step from that run's WAVECAR.",
+    )
+    search: bool = Field(
+        default=False,
+        description="Search the polaron ground state instead of trusting one guessed "
+        "configuration: screen every candidate of each dopant (both cavity orbits, the "
+        "pseudo-symmetry classes of the polaron sites over search_shells, NUPDOWN 0 and 2; "
+        "O-site orbits for protons) with the cheaper screening settings, then run the full U "
+        "ramp and static for the search_keep lowest-energy localised candidates.",
+    )
+    search_shells: tuple[int, ...] = Field(
+        default=(1, 2), description="W shells around the cation the polarons are drawn from."
+    )
+    search_tolerance: float | None = Field(
+        default=0.3,
+        description="Pseudo-symmetry tolerance (Å): configurations whose sorted dopant–W and "
+        "W–W distances agree within it are one candidate; None or 0 keeps exact symmetry only.",
+    )
+    search_keep: int = Field(
+        default=3, ge=1, description="Candidates per dopant that get the full ramp and static."
+    )
+    search_limit: int | None = Field(
+        default=None,
+        ge=1,
+        description="Screen at most this many candidates per dopant (in enumeration order: "
+        "cavity orbit, shells, distances); None screens all. A budget cap, recorded.",
+    )
+    screen_ediffg: float = Field(
+        default=-0.05,
+        description="EDIFFG of the screening relaxations (eV/Å; our choice: 50 meV/Å ranks "
+        "configurations, the full ramp then relaxes to the paper's 10 meV/Å).",
+    )
+    screen_nsw: int = Field(
+        default=40, ge=1, description="Most ionic steps of a screening relaxation."
+    )
+    screen_kpoints: tuple[int, int, int] = Field(
+        default=(1, 1, 1),
+        description="Γ-centred mesh of the screening runs (our choice: Γ only; the full ramp "
+        "uses the paper's mesh).",
     )
     analysis: bool = Field(
         default=True,
@@ -154,6 +192,17 @@ class CampaignOptions(BaseModel):
         if len(set(value)) != len(value):
             raise ValueError("NUPDOWN variants repeat")
         return value
+
+    @model_validator(mode="after")
+    def _search_owns_configurations(self) -> CampaignOptions:
+        if self.search and (self.polarons != ["auto"] or self.nupdown != [None]):
+            raise WorkflowError(
+                "a search enumerates the polaron configurations and spin states itself: "
+                "leave --polarons and --nupdown at their defaults with --search"
+            )
+        if self.search and any(s < 1 for s in self.search_shells):
+            raise WorkflowError(f"search shells {self.search_shells} must be >= 1")
+        return self
 
 
 def make_options(**kwargs: Any) -> CampaignOptions:

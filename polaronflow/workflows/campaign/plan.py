@@ -79,6 +79,11 @@ class SeedSettings:
         Initial moment on each seed W (μB).
     stretch
         Fractional W–O bond stretch of the seed W (0: none).
+    o_indices
+        The O sites that carry the protons (a search candidate), or None for ``placement``.
+    moments
+        Signed moment per seed W (a search candidate's spin state), or None for the
+        ``nupdown`` rule.
     """
 
     ion: str
@@ -89,6 +94,8 @@ class SeedSettings:
     nupdown: int | None
     seed_moment: float
     stretch: float
+    o_indices: tuple[int, ...] | None = None
+    moments: tuple[float, ...] | None = None
 
     def kwargs(self) -> dict[str, Any]:
         """The settings as keyword arguments of :func:`seed_system` (and the seed job)."""
@@ -105,11 +112,14 @@ def seed_system(
     nupdown: int | None,
     seed_moment: float,
     stretch: float,
+    o_indices: Sequence[int] | None = None,
+    moments: Sequence[float] | None = None,
 ) -> dict[str, Any]:
     """Insert the dopant into ``host`` and seed its polarons.
 
-    With ``nupdown = 0`` the seed moments alternate in sign (antiparallel polarons), so the
-    start is compatible with the fixed total moment; otherwise all seeds are parallel.
+    With ``moments`` each seed W gets its own signed moment (a search candidate's spin state).
+    Otherwise, with ``nupdown = 0`` the seed moments alternate in sign (antiparallel
+    polarons), so the start is compatible with the fixed total moment; else all are parallel.
 
     Returns
     -------
@@ -123,6 +133,7 @@ def seed_system(
         protons=protons,
         cavity=cavity,
         placement=placement,  # type: ignore[arg-type]
+        o_indices=list(o_indices) if o_indices else None,
         polarons=polarons,
         supercell=(1, 1, 1),
         host=host,
@@ -130,12 +141,24 @@ def seed_system(
         stretch=stretch,
     )
     structure = result.structure
-    if nupdown == 0 and len(result.seeds.w_indices) > 1:
+    if moments is not None:
+        if len(moments) != len(result.seeds.w_indices):
+            raise WorkflowError(
+                f"{len(moments)} seed moments for {len(result.seeds.w_indices)} seed W sites"
+            )
+        values = list(structure.site_properties["magmom"])
+        for w, m in zip(result.seeds.w_indices, moments, strict=True):
+            values[w] = float(m)
+        structure.add_site_property("magmom", values)
+    elif nupdown == 0 and len(result.seeds.w_indices) > 1:
         moments = list(structure.site_properties["magmom"])
         for k, w in enumerate(result.seeds.w_indices):
             moments[w] = seed_moment if k % 2 == 0 else -seed_moment
         structure.add_site_property("magmom", moments)
     manifest = result.manifest()
+    if moments is not None:
+        for entry, m in zip(manifest["polaron_seeds"], moments, strict=True):
+            entry["seed_moment"] = float(m)
     manifest["nupdown"] = nupdown
     manifest["magmom_nonzero"] = {
         str(i): m for i, m in enumerate(structure.site_properties["magmom"]) if m
@@ -343,6 +366,123 @@ class ReferencePlan:
 
 
 @dataclass
+class ScreenedCandidate:
+    """One candidate of a ground-state search: its seeds, its screening and its full ramp.
+
+    Parameters
+    ----------
+    number
+        Candidate number k (1-based), in enumeration order.
+    candidate
+        The enumerated candidate (:class:`polaronflow.structures.candidates.Candidate`).
+    seed
+        How its seed job places the dopant and the seeds in the relaxed supercell.
+    structure
+        The seeded start structure as the dry run builds it.
+    manifest
+        Doping and seeds of that start structure.
+    screen
+        The screening ramp (cheap settings; no static), ``T-screen{k}``.
+    full
+        The full ramp and static if the candidate is selected, ``T-c{k}``.
+    """
+
+    number: int
+    candidate: Any
+    seed: SeedSettings
+    structure: Structure
+    manifest: dict[str, Any]
+    screen: RampPlan
+    full: RampPlan
+
+    @property
+    def seed_name(self) -> str:
+        """Name of the candidate's seed job (for its screening)."""
+        return naming.seed_name(self.screen.name)
+
+    def jobs(self) -> list[PlannedJob]:
+        """The seed job and the screening steps."""
+        jobs = [
+            PlannedJob(
+                self.seed_name,
+                Role.SEED,
+                self.structure,
+                parents=[naming.SUPERCELL_RELAX],
+                manifest=self.manifest,
+                note=f"search candidate {self.candidate.id}: {self.candidate.count} "
+                "configuration(s) in its class",
+            )
+        ]
+        previous = self.seed_name
+        for spec in self.screen.steps():
+            jobs.append(
+                PlannedJob(
+                    spec.name,
+                    Role.RAMP_STEP,
+                    self.structure,
+                    parents=[previous],
+                    spec=spec,
+                    note="screening (cheaper settings, ranking only)",
+                )
+            )
+            previous = spec.name
+        return jobs
+
+
+@dataclass
+class SearchPlan:
+    """A ground-state search for one dopant: screen every candidate, keep the lowest few.
+
+    Parameters
+    ----------
+    label
+        The dopant label (``mg``, ``h2``).
+    dopant
+        The dopant entry.
+    electrons
+        Electrons donated (polarons expected).
+    keep
+        Candidates that get the full ramp and static.
+    candidates
+        Every screened candidate.
+    summary
+        Counts of the enumeration (configurations, symmetry orbits, classes, tolerance, the
+        candidates left out by ``search_limit``).
+    """
+
+    label: str
+    dopant: DopantSpec
+    electrons: int
+    keep: int
+    candidates: list[ScreenedCandidate]
+    summary: dict[str, Any]
+
+    @property
+    def select_name(self) -> str:
+        """Name of the job that ranks the screened candidates."""
+        return naming.select_name(self.label)
+
+    def jobs(self, host: Structure) -> list[PlannedJob]:
+        """Every candidate's seed and screening, then the selection."""
+        jobs: list[PlannedJob] = []
+        for c in self.candidates:
+            jobs += c.jobs()
+        last = [c.screen.steps()[-1].name for c in self.candidates]
+        jobs.append(
+            PlannedJob(
+                self.select_name,
+                Role.SELECT,
+                host,
+                parents=last,
+                note=f"ranks {len(self.candidates)} screened candidates by energy; at run time "
+                f"the {self.keep} lowest localised ones get the full ramp and static "
+                f"({self.label}-c<k>-ramp-u… , {self.label}-c<k>-static)",
+            )
+        )
+        return jobs
+
+
+@dataclass
 class CampaignPlan:
     """The whole campaign: pristine host, doped systems, references (see module docstring)."""
 
@@ -350,12 +490,15 @@ class CampaignPlan:
     pristine: PristinePlan
     systems: list[SystemPlan]
     references: list[ReferencePlan]
+    searches: list[SearchPlan] = field(default_factory=list)
 
     def jobs(self) -> Iterator[PlannedJob]:
         """Every job known before the run, in dependency order."""
         yield from self.pristine.jobs()
         for system in self.systems:
             yield from system.jobs()
+        for search in self.searches:
+            yield from search.jobs(self.pristine.supercell)
         for reference in self.references:
             yield from reference.jobs()
 
@@ -457,8 +600,12 @@ def plan_campaign(options: CampaignOptions | None = None, **kwargs: Any) -> Camp
     )
 
     systems: list[SystemPlan] = []
+    searches: list[SearchPlan] = []
     several = len(options.polarons) > 1
     for dopant in dopants:
+        if options.search:
+            searches.append(_search_plan(options, dopant, supercell, relax, static))
+            continue
         for ci, polarons in enumerate(options.polarons, start=1):
             for nupdown in options.nupdown:
                 tag = naming.system_tag(dopant.label, ci if several else None, nupdown)
@@ -547,4 +694,144 @@ def plan_campaign(options: CampaignOptions | None = None, **kwargs: Any) -> Camp
                 phase=phase, structure=structure, molecule=molecule, relax=ref_relax, kconv=kconv
             )
         )
-    return CampaignPlan(options=options, pristine=pristine, systems=systems, references=references)
+    return CampaignPlan(
+        options=options,
+        pristine=pristine,
+        systems=systems,
+        references=references,
+        searches=searches,
+    )
+
+
+def _ramp(
+    options: CampaignOptions,
+    tag: str,
+    nupdown: int | None,
+    relax: ScanUSetGenerator,
+    static: ScanUSetGenerator,
+    record: dict[str, Any],
+    **changes: Any,
+) -> RampPlan:
+    settings: dict[str, Any] = {
+        "name": tag,
+        "schedule": options.schedule,
+        "final_isif": options.final_isif,
+        "nupdown": nupdown,
+        "intermediate_ediffg": options.intermediate_ediffg,
+        "relax_generator": relax,
+        "static_generator": static,
+        "walltime": options.walltime,
+        "vasp_cmd": options.vasp_cmd,
+        "potcar_spec": options.potcar_spec,
+        "record_fields": record,
+    }
+    settings.update(changes)
+    return RampPlan(**settings)
+
+
+def screening_generator(options: CampaignOptions, relax: ScanUSetGenerator) -> ScanUSetGenerator:
+    """The cheaper relaxation settings of a search's screening (documented, recorded)."""
+    incar = dict(relax.user_incar_settings or {})
+    # Our choice: a looser force criterion and fewer ionic steps rank the configurations;
+    # 1e-5 eV SCF is enough at 50 meV/Å. No CHGCAR: the screening keeps energies and moments.
+    incar.update(EDIFFG=options.screen_ediffg, NSW=options.screen_nsw, EDIFF=1e-5, LCHARG=False)
+    return dataclasses.replace(
+        relax, user_incar_settings=incar, kpoint_mesh=tuple(options.screen_kpoints)
+    )
+
+
+def _search_plan(
+    options: CampaignOptions,
+    dopant: DopantSpec,
+    supercell: Structure,
+    relax: ScanUSetGenerator,
+    static: ScanUSetGenerator,
+) -> SearchPlan:
+    from polaronflow.structures.candidates import candidate_set
+
+    found = candidate_set(
+        supercell,
+        ion=None if dopant.protons else dopant.ion,
+        protons=dopant.protons,
+        shells=tuple(options.search_shells),
+        tolerance=options.search_tolerance or None,
+        seed_moment=options.seed_moment,
+    )
+    chosen = found.candidates
+    if options.search_limit is not None:
+        chosen = chosen[: options.search_limit]
+    screen_relax = screening_generator(options, relax)
+    # The screening relaxes at the localising first U and at the production U (two steps,
+    # the WAVECAR handed on as in the full ramp), ions only; its last energy ranks.
+    schedule = tuple(dict.fromkeys((options.schedule[0], options.schedule[-1])))
+    candidates: list[ScreenedCandidate] = []
+    for k, cand in enumerate(chosen, start=1):
+        kwargs = cand.build_kwargs()
+        seed = SeedSettings(
+            ion=dopant.ion,
+            protons=dopant.protons,
+            cavity=kwargs.get("cavity", "auto"),
+            placement=options.placement,
+            polarons=",".join(str(i) for i in kwargs["polarons"]),
+            nupdown=cand.nupdown,
+            seed_moment=options.seed_moment,
+            stretch=options.stretch,
+            o_indices=tuple(kwargs["o_indices"]) if kwargs.get("o_indices") else None,
+            moments=tuple(s.moment for s in cand.seeds),
+        )
+        seeded = seed_system(supercell, **seed.kwargs())
+        seeded["manifest"]["candidate"] = cand.model_dump(mode="json")
+        record = {
+            "ion": dopant.ion,
+            "protons": dopant.protons,
+            "search": dopant.label,
+            "candidate": cand.id,
+            "candidate_number": k,
+        }
+        candidates.append(
+            ScreenedCandidate(
+                number=k,
+                candidate=cand,
+                seed=seed,
+                structure=seeded["structure"],
+                manifest=seeded["manifest"],
+                screen=_ramp(
+                    options,
+                    naming.screen_tag(dopant.label, k, cand.nupdown),
+                    cand.nupdown,
+                    screen_relax,
+                    static,
+                    {**record, "screening": True},
+                    schedule=schedule,
+                    final_isif=2,
+                    with_static=False,
+                    intermediate_ediffg=None,  # the screening has its own EDIFFG
+                ),
+                full=_ramp(
+                    options,
+                    naming.system_tag(dopant.label, k, cand.nupdown),
+                    cand.nupdown,
+                    relax,
+                    static,
+                    {**record, "screening": False},
+                ),
+            )
+        )
+    summary = {
+        "n_configurations": found.n_configurations,
+        "n_classes": found.n_classes,
+        "n_candidates": len(found.candidates),
+        "n_screened": len(candidates),
+        "search_limit": options.search_limit,
+        "tolerance": found.tolerance,
+        "shells": list(found.shells),
+        "groups": [g.model_dump(mode="json") for g in found.groups],
+    }
+    return SearchPlan(
+        label=dopant.label,
+        dopant=dopant,
+        electrons=electrons_donated(dopant),
+        keep=options.search_keep,
+        candidates=candidates,
+        summary=summary,
+    )

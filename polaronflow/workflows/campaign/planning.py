@@ -182,7 +182,8 @@ class RampPlan:
             intermediate_ediffg=self.intermediate_ediffg,
         )
         final_ediffg = relax.ediffg  # None: the parameter file's (the paper's -0.01)
-        file_ediffg = _file_ediffg(relax)
+        # what the steps really get when no ediffg is set (a screening sets its own EDIFFG)
+        file_ediffg = (relax.user_incar_settings or {}).get("EDIFFG", _file_ediffg(relax))
         planned: list[VaspJobSpec] = []
         previous: str | None = None
         for i, u in enumerate(schedule):

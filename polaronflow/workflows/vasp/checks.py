@@ -97,6 +97,16 @@ class PolaronCheck(BaseModel):
     reseed_sites: list[int] = Field(
         default_factory=list, description="W sites re-seeded for the retry (0-based)."
     )
+    previous_sites: list[int] = Field(
+        default_factory=list,
+        description="W sites (0-based) that carried the polarons in the step's input: the "
+        "seeds, or the previous step's polaron sites.",
+    )
+    moved: bool = Field(
+        False,
+        description="True when the polarons localised on other W sites than in the input (a "
+        "polaron that hopped during the step); flagged, not stopped.",
+    )
     synthetic: bool = Field(False, description="The run was written by the mock-VASP emulator.")
 
 
@@ -309,6 +319,19 @@ class PolaronCheckedVaspMaker(BaseVaspMaker):
             return response
         check.attempt = self.attempt
         check.reseed_on_delocalisation = self.reseed_on_delocalisation
+        n_expected = None if check.electrons_expected is None else round(check.electrons_expected)
+        check.previous_sites = seed_sites_of(structure, self.polaron_threshold, n_expected)
+        if (
+            check.localised
+            and check.previous_sites
+            and set(check.polaron_sites) != set(check.previous_sites)
+        ):
+            check.moved = True
+            check.flags = [*check.flags, "moved"]
+            check.reason += (
+                f"; polaron moved: W {sorted(check.previous_sites)} before the step, "
+                f"W {sorted(check.polaron_sites)} after"
+            )
         if not check.localised:
             n = None if check.electrons_expected is None else round(check.electrons_expected)
             sites = (

@@ -275,7 +275,7 @@ from pathlib import Path
 from jobflow import Flow
 from pymatgen.core import Lattice, Structure
 from polaronflow.settings import load_settings
-from polaronflow.workflows.campaign.maker import supercell_job
+from polaronflow.workflows.campaign.jobs import supercell_job
 
 project, go, name = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 flow = Flow([supercell_job(Structure(Lattice.cubic(3.8), ["W"], [[0, 0, 0]]), (1, 1, 1))],
