@@ -151,10 +151,11 @@ def seed_system(
             values[w] = float(m)
         structure.add_site_property("magmom", values)
     elif nupdown == 0 and len(result.seeds.w_indices) > 1:
-        moments = list(structure.site_properties["magmom"])
+        # (not `moments`: that name means the per-seed moments in the manifest below)
+        site_moments = list(structure.site_properties["magmom"])
         for k, w in enumerate(result.seeds.w_indices):
-            moments[w] = seed_moment if k % 2 == 0 else -seed_moment
-        structure.add_site_property("magmom", moments)
+            site_moments[w] = seed_moment if k % 2 == 0 else -seed_moment
+        structure.add_site_property("magmom", site_moments)
     manifest = result.manifest()
     if moments is not None:
         for entry, m in zip(manifest["polaron_seeds"], moments, strict=True):
