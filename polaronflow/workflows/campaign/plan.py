@@ -236,8 +236,8 @@ class PristinePlan:
                 Role.SUPERCELL,
                 self.supercell,
                 parents=[naming.UNIT_RELAX],
-                note=f"built from the unrelaxed unit cell here; from {naming.UNIT_RELAX}'s "
-                "output at run time",
+                note="built from the unrelaxed unit cell here; at run time from the last "
+                f"relaxation of {naming.UNIT_RELAX} (the volume loop's output)",
             ),
             PlannedJob(
                 relax,
