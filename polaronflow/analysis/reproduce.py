@@ -184,8 +184,10 @@ def locate_runs(runs_dir: str | Path, choices: list[str] | None = None) -> dict[
         raise InputError(f"runs folder {root} does not exist or is not a folder")
     names = {p.name: p for p in root.iterdir() if p.is_dir()}
     found: dict[str, Path] = {}
-    if UNIT_CELL in names:
-        found["unit"] = names[UNIT_CELL]
+    # The unit cell is relaxed until its volume stops changing: the last restart is the cell.
+    unit = naming.last_relaxation(list(names), UNIT_CELL)
+    if unit is not None:
+        found["unit"] = names[unit]
     for candidate in PRISTINE:
         if candidate in names:
             found["pristine"] = names[candidate]
