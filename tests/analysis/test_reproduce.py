@@ -135,3 +135,11 @@ def test_cells_normalised_to_the_paper_cell(tmp_path, corpus_dir):
 def test_empty_folder_is_bad_input(tmp_path):
     with pytest.raises(InputError, match="no campaign runs"):
         locate_runs(tmp_path)
+
+
+def test_locate_runs_takes_the_last_unit_cell_relaxation(tmp_path):
+    from polaronflow.analysis.reproduce import locate_runs
+
+    for name in ("wo3-unit-relax", "wo3-unit-relax-2", "wo3-unit-relax-3", "wo3-unit-relax-check"):
+        (tmp_path / name).mkdir()
+    assert locate_runs(tmp_path)["unit"].name == "wo3-unit-relax-3"
