@@ -18,6 +18,7 @@ from polaronflow.emulator.inputs import JobInputs, read_job
 from polaronflow.emulator.outcar import stdout_text, write_oszicar, write_outcar
 from polaronflow.emulator.physics import RunModel, _seed, build_run, classify, is_truthy
 from polaronflow.emulator.scenario import Scenario, load_scenario
+from polaronflow.emulator.state import ElectronicState
 from polaronflow.emulator.vasprun import dos_grid, write_vasprun
 
 SCENARIO_ENV = "POLARONFLOW_EMULATOR_SCENARIO"
@@ -74,6 +75,9 @@ def _write_chgcar(path: Path, job: JobInputs, run: RunModel) -> None:
         r2 = np.sum((d @ final.lattice) ** 2, axis=1)
         blob = np.exp(-r2 / 2.0)
         spin += run.site_moments[site] * blob / blob.mean()
+    # The moment outside the polaron spheres (tails, O, interstitial) spread evenly, so the
+    # spin density integrates to the total moment, as VASP's does.
+    spin += run.total_moment - spin.mean()
     del vol
 
     def block(values: np.ndarray) -> str:
@@ -137,10 +141,14 @@ def run_emulator(
         write_oszicar(fh, job, run)
     _write_contcar(directory / "CONTCAR", job, run)
     if is_truthy(job.incar.get("LWAVE", True)) and not truncated:
-        (directory / "WAVECAR").write_text(
-            f"{SYNTHETIC_MARKER}: WAVECAR stand-in written by the polaronflow emulator; "
-            "it holds no wavefunctions\n"
+        state = ElectronicState(
+            species=list(job.species),
+            ispin=run.ispin,
+            polarons=list(zip(run.polaron_sites, run.polaron_signs, strict=True)),
+            free_electrons=run.free_electrons,
+            u_on_w=run.u_on_w,
         )
+        (directory / "WAVECAR").write_text(state.to_text())
     if is_truthy(job.incar.get("LCHARG", True)) and not truncated:
         _write_chgcar(directory / "CHGCAR", job, run)
     run.notes.append(stdout_text(job, run, error, truncated))

@@ -358,22 +358,30 @@ def dos_grid(run: RunModel, job: JobInputs) -> tuple[np.ndarray, float, float]:
 
 
 def group_dos(run: RunModel, job: JobInputs, grid: np.ndarray) -> np.ndarray:
-    """(ngroups, nspin, nedos) Gaussian-broadened DOS per projection group, states/eV."""
-    sigma = float(job.incar.get("SIGMA", 0.2))
+    """(ngroups, nspin, nedos) DOS per projection group, states/eV.
+
+    As VASP does, each state is broadened by the run's own smearing (ISMEAR, SIGMA) and the
+    DOS of a grid point is the smeared state count inside its bin divided by the bin width,
+    so the integrated DOS is the smeared electron count and the DOS is zero in a gap wider
+    than a few SIGMA.
+    """
+    from polaronflow.emulator.physics import _smearing, smearing_occupation
+
+    sigma, ismear = _smearing(job)
     de = grid[1] - grid[0] if len(grid) > 1 else 0.1
-    width = max(sigma, 1.2 * de)
+    edges = np.concatenate([grid - de / 2, [grid[-1] + de / 2]])
     ng = run.patterns.shape[0]
     out = np.zeros((ng, run.ispin, len(grid)))
     spin_factor = 1.0 if run.ispin == 2 else 2.0
-    norm = spin_factor / (width * np.sqrt(2 * np.pi))
     for s in range(run.ispin):
         for k, w in enumerate(job.kweights):
             e = run.eigenvalues[s, k]
             g = run.groups[s, k]
             for start in range(0, len(e), 256):
                 chunk = e[start : start + 256]
-                gauss = np.exp(-0.5 * ((grid[None, :] - chunk[:, None]) / width) ** 2)
-                np.add.at(out[:, s], g[start : start + 256], gauss * (w * norm))
+                below = smearing_occupation((chunk[:, None] - edges[None, :]) / sigma, ismear)
+                counts = np.diff(below, axis=1)  # smeared content of each bin
+                np.add.at(out[:, s], g[start : start + 256], counts * (w * spin_factor / de))
     return out
 
 
