@@ -156,9 +156,7 @@ def rank_configurations(
     species = np.asarray(inputs.species)
     u = inputs.u_on_w if u is None else u
     if n_polarons is None:
-        n_polarons = sum(
-            scenario.dopants[el].electrons for el in species if el in scenario.dopants
-        )
+        n_polarons = sum(scenario.dopants[el].electrons for el in species if el in scenario.dopants)
     w_sites = [int(i) for i in np.flatnonzero(species == "W")]
     out: list[tuple[float, tuple[int, ...], tuple[float, ...]]] = [(0.0, (), ())]
     if math.comb(len(w_sites), n_polarons) * 2 ** max(n_polarons - 1, 0) > 2_000_000:
@@ -178,35 +176,58 @@ def rank_configurations(
     return out[:limit]
 
 
-def symmetrised(lattice: np.ndarray, frac: np.ndarray, species: list[str], symprec: float):
-    """Positions averaged over the space-group images found by spglib at ``symprec`` (Å).
+def symmetrised(
+    lattice: np.ndarray,
+    frac: np.ndarray,
+    species: list[str],
+    symprec: float,
+    framework: set[str] | None = None,
+    displaced: set[int] | frozenset[int] = frozenset(),
+    max_ops: int = 96,
+) -> np.ndarray:
+    """Positions averaged over their symmetry images (spglib at ``symprec``, Å).
 
-    A displacement that breaks a symmetry the cell has within ``symprec`` (a rattle) averages
-    out; displacements that keep the symmetry, or exceed the tolerance, stay.
+    The symmetry is that of the ``framework`` elements (default: all; a dopant that lowers the
+    symmetry of the cell is left out, as the emulator does not relax the framework around
+    it). Atoms in ``displaced`` (the O stretched around a polaron W) are not used as sources:
+    their reference position comes from symmetry-equivalent atoms that are not displaced, so
+    a stretch already present is recognised and not applied twice. A displacement that breaks
+    the framework's symmetry within ``symprec`` (a rattle) averages out. At most ``max_ops``
+    operations are used (evenly spread): images of undisplaced atoms land exactly on the
+    symmetric position, so a subset keeps symmetric structures exact.
     """
     import spglib
 
+    keep = np.array([framework is None or el in framework for el in species])
+    idx = np.flatnonzero(keep)
     numbers = np.unique(species, return_inverse=True)[1]
-    sym = spglib.get_symmetry((lattice, frac, numbers), symprec=symprec)
-    if not sym or len(sym["rotations"]) <= 1:
-        return frac.copy()
-    acc = np.zeros_like(frac)
-    count = np.zeros(len(frac))
-    for rot, trans in zip(sym["rotations"], sym["translations"], strict=True):
-        mapped = frac @ rot.T + trans
-        d = mapped[:, None, :] - frac[None, :, :]
+    sym = spglib.get_symmetry((lattice, frac[idx], numbers[idx]), symprec=symprec)
+    out = frac.copy()
+    if not sym or len(sym["rotations"]) <= 1 or len(idx) == 0:
+        return out
+    rots, trans = sym["rotations"], sym["translations"]
+    step = max(1, len(rots) // max_ops)
+    sub = frac[idx]
+    nums = numbers[idx]
+    source_ok = np.array([int(i) not in displaced for i in idx])
+    acc = np.zeros_like(sub)
+    count = np.zeros(len(sub))
+    for rot, tr in zip(rots[::step], trans[::step], strict=True):
+        mapped = sub @ rot.T + tr
+        d = mapped[:, None, :] - sub[None, :, :]
         d -= np.round(d)
         dist = np.linalg.norm(d @ lattice, axis=2)
-        dist[numbers[:, None] != numbers[None, :]] = np.inf
+        dist[nums[:, None] != nums[None, :]] = np.inf
         target = np.argmin(dist, axis=1)
-        ok = dist[np.arange(len(frac)), target] <= 2 * symprec
-        # each image brought next to the atom it lands on
-        img = frac[target] + d[np.arange(len(frac)), target]
+        rows = np.arange(len(sub))
+        ok = (dist[rows, target] <= 2 * symprec) & source_ok
+        img = sub[target] + d[rows, target]  # the image, next to the atom it lands on
         np.add.at(acc, target[ok], img[ok])
         np.add.at(count, target[ok], 1)
-    out = frac.copy()
     has = count > 0
-    out[has] = acc[has] / count[has, None]
+    sub_out = sub.copy()
+    sub_out[has] = acc[has] / count[has, None]
+    out[idx] = sub_out
     return out
 
 

@@ -79,6 +79,14 @@ class RunModel:
     polaron_signs: list[float] = field(default_factory=list)
     free_electrons: int = 0
     reads_wavecar: bool = False
+    #: VASP's EENTRO (-T S) of the final occupations (eV); the step energies are E(sigma->0),
+    #: the free energy is E0 + EENTRO / 2 and the energy without entropy E0 - EENTRO / 2.
+    eentropy: float = 0.0
+    #: NBANDS in the INCAR cannot hold the electrons (VASP warns "TOO FEW BANDS").
+    too_few_bands: bool = False
+    relaxation: bool = False
+    #: a relaxation that reached EDIFFG within NSW steps
+    ionic_converged: bool = True
     u_on_w: float = 0.0
     notes: list[str] = field(default_factory=list)
 
@@ -445,7 +453,7 @@ def _fill(inputs: JobInputs, eig: np.ndarray, counts: list[float] | None):
         per_state = 1.0 if eig.shape[0] == 2 else 2.0
         mu = fermi_level(eig, w, float(inputs.nelect), sigma, ismear, per_state)
         occ = smearing_occupation((eig - mu) / sigma, ismear)
-        return occ, mu
+        return occ, mu, [mu] * eig.shape[0]
     occ = np.zeros_like(eig)
     mus = []
     for s in range(eig.shape[0]):
@@ -454,7 +462,69 @@ def _fill(inputs: JobInputs, eig: np.ndarray, counts: list[float] | None):
         occ[s] = smearing_occupation((eig[s] - mu) / sigma, ismear)
     # With NUPDOWN VASP keeps a Fermi level per spin and prints the lower one (real O2 with
     # NUPDOWN = 2: the printed E-fermi lies below the occupied majority pi* level).
-    return occ, min(mus)
+    return occ, min(mus), mus
+
+
+def smearing_entropy(inputs: JobInputs, eig: np.ndarray, mus: list[float]) -> float:
+    """VASP's EENTRO (-T S, eV) of the smeared occupations (the Gaussian expression).
+
+    ``-sigma * sum w exp(-x^2) / (2 sqrt(pi))`` over states (x = (e - E_F) / sigma): zero for
+    an insulator with a gap of many SIGMA, a few meV for a metal.
+    """
+    sigma, _ = _smearing(inputs)
+    factor = 1.0 if eig.shape[0] == 2 else 2.0
+    total = 0.0
+    for s in range(eig.shape[0]):
+        x = np.clip((eig[s] - mus[s]) / sigma, -60, 60)
+        total += float(np.exp(-(x**2)).sum(axis=1) @ inputs.kweights)
+    return -sigma * factor * total / (2 * np.sqrt(np.pi))
+
+
+#: Synthetic per-atom parts of VASP's energy terms (eV): alphaZ, Ewald, Hartree dc, XC dc,
+#: PAW double counting (ps, ae) and EATOM. The eigenvalue sum takes the rest, so the terms
+#: add up to the free energy as VASP's do (real MgO: to 1e-8 eV).
+_TERMS_PER_ATOM = {
+    "W": (1.92, -152.31, -61.83, -7.41, 388.62, -361.24, 246.37),
+    "O": (0.81, -90.13, -35.27, -4.36, 133.52, -121.71, 224.83),
+    "Mg": (9.61, -88.42, -34.66, -4.12, 140.21, -128.94, 228.15),
+    "H": (0.22, -8.25, -3.13, -0.94, 5.37, -4.86, 12.61),
+}
+ENERGY_TERM_NAMES = (
+    "alphaZ",
+    "ewald",
+    "hartreedc",
+    "XCdc",
+    "pawpsdc",
+    "pawaedc",
+    "eentropy",
+    "bandstr",
+    "atom",
+)
+
+
+def energy_terms(species: list[str], free_energy: float, eentropy: float, scf_step: int) -> dict:
+    """VASP's free-energy terms for one SCF step, summing exactly to ``free_energy``.
+
+    alphaZ, Ewald and EATOM depend on the atoms only; the double-counting terms relax over
+    the SCF steps (``scf_step`` from 1); the eigenvalue sum (bandstr) is the remainder.
+    """
+    base = np.zeros(7)
+    for el in species:
+        base += np.asarray(_TERMS_PER_ATOM.get(el, (1.0, -80.0, -30.0, -4.0, 120.0, -110.0, 150.0)))
+    relax = 1.0 + 0.03 / max(scf_step, 1)
+    alpha, ewald, hartree, xc, pawps, pawae, atom = base
+    terms = {
+        "alphaZ": alpha,
+        "ewald": ewald,
+        "hartreedc": hartree * relax,
+        "XCdc": xc * relax,
+        "pawpsdc": pawps * relax,
+        "pawaedc": pawae * relax,
+        "eentropy": eentropy,
+        "atom": atom,
+    }
+    terms["bandstr"] = free_energy - sum(terms.values())
+    return {name: float(terms[name]) for name in ENERGY_TERM_NAMES}
 
 
 def _band_energy(inputs: JobInputs, eig: np.ndarray, occ: np.ndarray) -> float:
@@ -465,26 +535,32 @@ def _band_energy(inputs: JobInputs, eig: np.ndarray, occ: np.ndarray) -> float:
 def _relaxed_frac(
     inputs: JobInputs, scenario: Scenario, polarons: list[_Polaron], dopants: list[str]
 ) -> np.ndarray:
-    """Relaxed fractional positions: symmetric (spglib, symprec), O stretched at polaron W.
+    """Relaxed fractional positions: a symmetric framework, the O stretched at polaron W.
 
-    The stretch already present around a polaron W is taken out before symmetrising and put
-    back after, so relaxing a relaxed structure changes nothing (a ramp step does not stretch
-    the bonds again).
+    The reference position of a stretched O comes from its undisplaced symmetry images
+    (:func:`~polaronflow.emulator.energy.symmetrised`), so relaxing a relaxed structure
+    changes nothing (a ramp step does not stretch the bonds again). Dopants stay where they
+    are; a rattle of the framework below ``energy.symprec`` relaxes away.
     """
     lat, frac = inputs.lattice, inputs.frac_coords
-    cart = frac @ lat
     moves = []
     for p in polarons:
         stretch = scenario.dopants[_nearest_dopant(inputs, dopants, p.site)].bond_stretch
         for o in p.oxygens:
-            vec = _min_image_vec(lat, frac[[o]], frac[p.site])[0]
-            moves.append((o, stretch * vec / np.linalg.norm(vec)))
-    for o, move in moves:
-        cart[o] -= move
-    base = symmetrised(lat, cart @ np.linalg.inv(lat), inputs.species, scenario.energy.symprec)
+            moves.append((o, p.site, stretch))
+    framework = set(inputs.species) - set(dopants)
+    base = symmetrised(
+        lat,
+        frac,
+        inputs.species,
+        scenario.energy.symprec,
+        framework=framework,
+        displaced={o for o, _, _ in moves},
+    )
     cart = base @ lat
-    for o, move in moves:
-        cart[o] += move
+    for o, site, stretch in moves:
+        vec = _min_image_vec(lat, base[[o]], base[site])[0]
+        cart[o] += stretch * vec / np.linalg.norm(vec)
     out = cart @ np.linalg.inv(lat)
     # keep each atom's periodic image next to its input position
     out = frac + (out - frac - np.round(out - frac))
@@ -537,7 +613,7 @@ def build_run(
     nupdown = float(nup_tag) if (nup_tag is not None and float(nup_tag) >= 0) else None
     ref_moment = 0.0
     if kind == "reference":
-        ref_moment = ref.moment_per_formula_unit * n / _atoms_per_fu(system) if ispin == 2 else 0
+        ref_moment = ref.moment_per_formula_unit * n / _atoms_per_fu(system)  # ground moment
         moment = nupdown if nupdown is not None else ref_moment
         moment = round(moment) if ispin == 2 else 0
         if (nelect_int - moment) % 2:
@@ -592,14 +668,16 @@ def build_run(
             eig[s] = np.sort(eig[s], axis=1)
 
     # --- occupations: smeared, E-fermi where they hold NELECT ------------------------------
-    natural_occ, natural_ef = _fill(inputs, eig, None)
+    natural_occ, natural_ef, natural_mus = _fill(inputs, eig, None)
+    mus = natural_mus
     if ispin == 2 and nupdown is not None:
         counts = [(inputs.nelect + nupdown) / 2, (inputs.nelect - nupdown) / 2]
-        occ, efermi = _fill(inputs, eig, counts)
+        occ, efermi, mus = _fill(inputs, eig, counts)
         # the cost of the filling NUPDOWN forces, against the free one (eV)
         e_nupdown = max(_band_energy(inputs, eig, occ) - _band_energy(inputs, eig, natural_occ), 0)
     else:
         occ, efermi, e_nupdown = natural_occ, natural_ef, 0.0
+    eentropy = smearing_entropy(inputs, eig, mus)
     patterns = _patterns(inputs, polarons, metal)
 
     # --- moments and charges ---------------------------------------------------------------
@@ -648,8 +726,6 @@ def build_run(
     isif = int(inputs.incar.get("ISIF", 2))
     relax = nsw > 0 and ibrion >= 0
     nsteps = min(nsw, scenario.relaxation.ionic_steps) if relax else 1
-    if "zbrent" in kinds and relax:
-        nsteps = min(nsteps, 2)
     lat0, frac0 = inputs.lattice, inputs.frac_coords
     relaxed = _relaxed_frac(inputs, scenario, polarons, dopants)
     e_geom0 = harmonic_energy(lat0, frac0, relaxed, scenario.energy.harmonic_k)
@@ -707,6 +783,10 @@ def build_run(
         polaron_signs=[p.sign for p in polarons],
         free_electrons=free if kind == "doped" else 0,
         reads_wavecar=start.reads_wavecar,
+        too_few_bands=too_few_bands,
+        eentropy=eentropy,
+        relaxation=relax,
+        ionic_converged=(not relax) or scenario.relaxation.ionic_steps < nsw,
         u_on_w=inputs.u_on_w,
         notes=notes,
     )

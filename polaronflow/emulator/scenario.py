@@ -28,7 +28,18 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from polaronflow.errors import InputError
 
-FaultKind = Literal["zbrent", "edddav", "unconverged", "truncated", "delocalise"]
+FaultKind = Literal[
+    "zbrent",
+    "edddav",
+    "grad_not_orth",
+    "zheev",
+    "brmix",
+    "too_few_bands",
+    "kill",
+    "unconverged",
+    "truncated",
+    "delocalise",
+]
 
 
 class _Strict(BaseModel):
@@ -214,8 +225,9 @@ class EnergyModel(_Strict):
     converged ENCUT, for a relaxed geometry. Another functional shifts every atom by
     ``functional_shift[name]``; a finite ENCUT adds the basis-set error; a geometry away from
     the emulator's relaxed one adds ``0.5 * harmonic_k * sum |u_i|^2`` (u_i the displacement of
-    atom i from its relaxed position, Å). The relaxed positions are the input positions made
-    symmetric (spglib, ``symprec``), plus the O stretch around each polaron W.
+    atom i from its relaxed position, Å). The relaxed positions are the framework's positions
+    made symmetric (spglib, ``symprec``; dopants left out of the symmetry search and left in
+    place), plus the O stretch around each polaron W.
     """
 
     functional: str = Field("SCAN", description="Functional the scenario energies belong to.")
@@ -231,19 +243,24 @@ class EnergyModel(_Strict):
         7.3, ge=0, description="Force constant of the geometry term (eV/Å^2 per atom)."
     )
     symprec: float = Field(
-        0.06,
+        0.1,
         gt=0,
-        description="Symmetry tolerance (Å) that decides the relaxed positions: displacements "
-        "below it that break a symmetry (a rattle) relax away.",
+        description="Symmetry tolerance (Å) of the framework (the cell without dopants) that "
+        "decides the relaxed positions: displacements below it that break a symmetry (a "
+        "rattle) relax away.",
     )
 
 
 class FaultSpec(_Strict):
     """A failure the emulator injects, the way VASP would fail.
 
-    ``zbrent``/``edddav``: the error text in stdout (and OUTCAR); the run stops after the
-    first ionic step. ``unconverged``: NELM is reached in every ionic step. ``truncated``:
-    vasprun.xml is cut mid-write (no ``</modeling>``) and OUTCAR lacks its timing block.
+    ``zbrent``, ``edddav``, ``grad_not_orth``, ``zheev``, ``brmix``, ``too_few_bands``: VASP's
+    message in stdout (and OUTCAR) and the run stopped there: every file cut at that SCF
+    step, CONTCAR from the last completed ionic step (empty if none), no WAVECAR/CHGCAR.
+    ``kill``: the same at a random point of the SCF or ionic loop, without a message (a
+    walltime or node failure). ``unconverged``: NELM is reached in every ionic step.
+    ``truncated``: every step done, the job killed while writing the final eigenvalues/DOS:
+    vasprun.xml cut (no ``</modeling>``), OUTCAR without its timing block.
     ``delocalise``: polarons do not form below ``below_u``.
 
     Fixable faults (zbrent, edddav, unconverged) are injected only while INCAR and POSCAR
@@ -259,6 +276,12 @@ class FaultSpec(_Strict):
     )
     u: float | None = Field(None, description="Only when the INCAR's U on W equals this (eV).")
     below_u: float | None = Field(None, description="delocalise: threshold U (eV).")
+    ionic_step: int | None = Field(
+        None, ge=1, description="Fatal faults: the ionic step (1-based) to stop in."
+    )
+    scf_step: int | None = Field(
+        None, ge=0, description="Fatal faults: SCF steps completed before stopping."
+    )
     persistent: bool = Field(False, description="Keep failing after the INCAR changes.")
 
 

@@ -84,14 +84,12 @@ def test_doped_cell_efermi_between_level_and_cbm(tmp_path: Path) -> None:
     magmom = [0.0] * 33
     magmom[2] = magmom[5] = 1.0
     # a smearing small against the 0.25 eV level-to-CBM gap: the DOS gap opens
-    incar = scan_u_incar(
-        {"W": 8, "O": 24, "Mg": 1}, NSW=0, NEDOS=3001, MAGMOM=magmom, SIGMA=0.02
-    )
+    incar = scan_u_incar({"W": 8, "O": 24, "Mg": 1}, NSW=0, NEDOS=3001, MAGMOM=magmom, SIGMA=0.02)
     write_job(tmp_path, reo3_cell(2, dopant="Mg"), incar, kpoints=(2, 2, 2))
     run_emulator(tmp_path)
     vr = Vasprun(tmp_path / "vasprun.xml", parse_potcar_file=False, occu_tol=0.01)
     at_ef, dos_gap, eig_gap = _gap_check(vr)
-    gap, cbm, vbm, _ = vr.eigenvalue_band_properties
+    _, cbm, vbm, _ = vr.eigenvalue_band_properties
     assert vbm < vr.efermi < cbm
     assert at_ef < 1e-2
     assert 0 <= eig_gap - dos_gap < _tolerance(vr)
