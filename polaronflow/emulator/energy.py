@@ -63,7 +63,7 @@ def functional_and_encut(inputs: JobInputs, scenario: Scenario) -> float:
 
 
 def configuration_energy(
-    inputs: JobInputs,
+    inputs,
     scenario: Scenario,
     sites: list[int],
     signs: list[float],
@@ -74,7 +74,9 @@ def configuration_energy(
     Parameters
     ----------
     inputs
-        The job (cell, species; U read from its INCAR unless ``u`` is given).
+        The job (:class:`~polaronflow.emulator.inputs.JobInputs`: cell, species; U read from
+        its INCAR unless ``u`` is given) or a pymatgen ``Structure`` (then ``u`` is required),
+        e.g. a finished run's CONTCAR.
     scenario
         The physics (dopant parameters).
     sites, signs
@@ -87,12 +89,18 @@ def configuration_energy(
     float
         The configuration part of the total energy (see module docstring).
     """
-    u = inputs.u_on_w if u is None else u
-    species = np.asarray(inputs.species)
+    if hasattr(inputs, "sites"):  # a pymatgen Structure
+        if u is None:
+            raise InputError("configuration_energy of a Structure needs the U on W d (u=...)")
+        species = np.asarray([site.specie.symbol for site in inputs])
+        lat, frac = inputs.lattice.matrix, inputs.frac_coords
+    else:
+        u = inputs.u_on_w if u is None else u
+        species = np.asarray(inputs.species)
+        lat, frac = inputs.lattice, inputs.frac_coords
     dop = np.flatnonzero(np.isin(species, list(scenario.dopants)))
     if len(dop) == 0 or not sites:
         return 0.0
-    lat, frac = inputs.lattice, inputs.frac_coords
     energy = 0.0
     phys_of = []
     for site in sites:

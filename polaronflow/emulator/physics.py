@@ -1,11 +1,13 @@
 """The emulator's physics: from job inputs and a scenario to the numbers a VASP run would print.
 
 Nothing here is computed from first principles. The numbers come from the scenario; what the
-emulator adds is *consistency*: polarons sit on the W sites seeded in MAGMOM, the occupied
-polaron level is a band with unit occupation in the polaron's spin channel, the DOS is the
-broadened eigenvalue spectrum, the projections put the in-gap state on the polaron W d
-orbitals with weights equal to its moment, total moments obey NUPDOWN, and energies fall
-monotonically over the ionic steps to the scenario's final energy.
+emulator adds is *consistency* and VASP's rules: polarons sit where the WAVECAR read leaves
+them or, starting fresh, on the W sites seeded in MAGMOM (:mod:`.state`); below the critical U
+they delocalise into the conduction band; occupations are smeared with the run's ISMEAR and
+SIGMA and E-fermi is where they hold NELECT (one Fermi level per spin under NUPDOWN); the
+occupied polaron level is a band in the polaron's spin channel; the projections put the in-gap
+state on the polaron W d orbitals with weights equal to its moment; energies follow the
+landscape of :mod:`.energy` and fall over the ionic steps to the relaxed one.
 """
 
 from __future__ import annotations

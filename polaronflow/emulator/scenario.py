@@ -2,10 +2,11 @@
 
 A scenario never claims to be a result. It says, for each kind of system the emulator may be
 asked to "compute", which numbers to write: energies, band edges, the polaron level, the
-moments of the W that carry a polaron (the *sites* are always taken from the MAGMOM seeds of
-the INCAR, so a wrong seed shows up in the outputs), the lattice response to doping, how
-moments and energies move along a U ramp, the k-mesh dependence of reference energies, and
-which faults to inject.
+moments of the W that carry a polaron (the *sites* come from the WAVECAR a run continues or,
+starting fresh, from the MAGMOM seeds, so a wrong seed shows up in the outputs), the critical
+U below which polarons delocalise, the energy landscape (configuration, spin, functional,
+ENCUT, geometry), the lattice response to doping, how moments, band edges and energies move
+along a U ramp, the k-mesh dependence of reference energies, and which faults to inject.
 
 Systems are recognised from the POSCAR composition:
 

@@ -178,3 +178,15 @@ def test_functional_and_encut(tmp_path: Path) -> None:
     write_job(tmp_path / "lda", cell, {**runs["pbe"], "GGA": "CA"})
     with pytest.raises(InputError, match="functional 'CA'"):
         run_emulator(tmp_path / "lda")
+
+
+def test_configuration_energy_of_a_structure_equals_the_jobs(tmp_path: Path) -> None:
+    from pymatgen.io.vasp import Poscar
+
+    folder = _doped(tmp_path, {0: 1.0, 13: -1.0})
+    job = read_job(folder)
+    structure = Poscar.from_file(folder / "POSCAR").structure
+    from_job = configuration_energy(job, SCEN, [0, 13], [1.0, -1.0])
+    assert configuration_energy(structure, SCEN, [0, 13], [1.0, -1.0], u=5.0) == from_job
+    with pytest.raises(InputError, match="needs the U"):
+        configuration_energy(structure, SCEN, [0, 13], [1.0, -1.0])
