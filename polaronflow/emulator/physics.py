@@ -431,11 +431,32 @@ def fermi_level(
                 a = m
         return b
 
-    low = bisect(lambda m: _electrons(eig, weights, m, sigma, ismear) >= nelect - tol)
-    high = bisect(lambda m: _electrons(eig, weights, m, sigma, ismear) > nelect + tol)
-    if low <= high:
-        return low
-    return bisect(lambda m: _electrons(eig, weights, m, sigma, ismear) >= nelect)
+    # Methfessel-Paxton occupations overshoot 1 below E_F, so their count is not monotonic
+    # near a band edge: locate E_F with the (monotonic) Gaussian count first, then refine it
+    # on the run's own count where that brackets NELECT.
+    gauss = 0 if ismear >= 1 else ismear
+    low = bisect(lambda m: _electrons(eig, weights, m, sigma, gauss) >= nelect - tol)
+    high = bisect(lambda m: _electrons(eig, weights, m, sigma, gauss) > nelect + tol)
+    mu = (
+        low
+        if low <= high
+        else bisect(lambda m: _electrons(eig, weights, m, sigma, gauss) >= nelect)
+    )
+    if gauss == ismear or abs(_electrons(eig, weights, mu, sigma, ismear) - nelect) <= tol:
+        return mu
+    a, b = mu - 1.5 * sigma, mu + 1.5 * sigma
+    fa = _electrons(eig, weights, a, sigma, ismear) - nelect
+    fb = _electrons(eig, weights, b, sigma, ismear) - nelect
+    if fa * fb > 0:
+        return mu
+    for _ in range(80):
+        m = 0.5 * (a + b)
+        fm = _electrons(eig, weights, m, sigma, ismear) - nelect
+        if fa * fm <= 0:
+            b = m
+        else:
+            a, fa = m, fm
+    return 0.5 * (a + b)
 
 
 def _smearing(inputs: JobInputs) -> tuple[float, int]:
@@ -468,17 +489,23 @@ def _fill(inputs: JobInputs, eig: np.ndarray, counts: list[float] | None):
 
 
 def smearing_entropy(inputs: JobInputs, eig: np.ndarray, mus: list[float]) -> float:
-    """VASP's EENTRO (-T S, eV) of the smeared occupations (the Gaussian expression).
+    """VASP's EENTRO (-T S, eV) of the smeared occupations.
 
-    ``-sigma * sum w exp(-x^2) / (2 sqrt(pi))`` over states (x = (e - E_F) / sigma): zero for
-    an insulator with a gap of many SIGMA, a few meV for a metal.
+    Gaussian: ``-sigma * sum w exp(-x^2) / (2 sqrt(pi))`` over states (x = (e - E_F) /
+    sigma); Methfessel-Paxton order 1: ``(1 - 2 x^2) / 2`` in place of ``exp(-x^2)`` times
+    ``exp(-x^2)``. Zero for an insulator with a gap of many SIGMA, a few meV for a metal.
     """
-    sigma, _ = _smearing(inputs)
+    sigma, ismear = _smearing(inputs)
     factor = 1.0 if eig.shape[0] == 2 else 2.0
     total = 0.0
     for s in range(eig.shape[0]):
         x = np.clip((eig[s] - mus[s]) / sigma, -60, 60)
-        total += float(np.exp(-(x**2)).sum(axis=1) @ inputs.kweights)
+        if ismear >= 1:
+            # Methfessel-Paxton order 1: S = A_1 H_2(x) e^(-x^2) / 2, A_1 = -1/(4 sqrt(pi))
+            per_state = (1 - 2 * x**2) * np.exp(-(x**2)) / 2
+        else:
+            per_state = np.exp(-(x**2))
+        total += float(per_state.sum(axis=1) @ inputs.kweights)
     return -sigma * factor * total / (2 * np.sqrt(np.pi))
 
 

@@ -270,3 +270,55 @@ def test_ase_reads_every_ionic_step(emulated: Path, name: str) -> None:
         assert images[-1].get_magnetic_moment() == pytest.approx(
             vr.parameters["NUPDOWN"] if vr.parameters["NUPDOWN"] >= 0 else 2.0, abs=1e-2
         )
+
+
+def _kinds(root: Path) -> dict[str, Path]:
+    """Small runs of every kind the emulator writes: insulator/metal/molecule references,
+    doped static, delocalised metal, NUPDOWN, ISPIN = 1."""
+    from pymatgen.core import Lattice, Structure
+
+    mgo = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(4.21), ["Mg", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    ).get_primitive_structure()
+    mg = Structure.from_spacegroup(
+        "P6_3/mmc", Lattice.hexagonal(3.21, 5.21), ["Mg"], [[1 / 3, 2 / 3, 0.25]]
+    )
+    o2 = Structure(
+        Lattice.orthorhombic(12.0, 12.5, 13.0), ["O", "O"], [[0.5, 0.5, 0.5], [0.5, 0.5, 0.593]]
+    )
+    magmom = [0.0] * 33
+    magmom[2] = magmom[5] = 1.0
+    doped = {"W": 8, "O": 24, "Mg": 1}
+    jobs = {
+        "MgO": (mgo, {"ISPIN": 1, "NSW": 0, "LORBIT": 11, "NEDOS": 301}, (4, 4, 4)),
+        "Mg": (mg, {"ISPIN": 1, "NSW": 3, "IBRION": 2, "ISMEAR": 1, "SIGMA": 0.1}, (6, 6, 4)),
+        "O2": (o2, {"ISPIN": 2, "NUPDOWN": 2, "MAGMOM": [1.0, 1.0], "NSW": 0}, (1, 1, 1)),
+        "doped": (reo3_cell(2), scan_u_incar(doped, NSW=0, MAGMOM=magmom), (1, 1, 1)),
+        "deloc": (reo3_cell(2), scan_u_incar(doped, u=2.0, NSW=2, IBRION=2), (1, 1, 1)),
+        "nupdown": (reo3_cell(2), scan_u_incar(doped, NSW=0, NUPDOWN=0), (1, 1, 1)),
+        "ispin1": (reo3_cell(2), scan_u_incar(doped, NSW=0, ISPIN=1), (1, 1, 1)),
+    }
+    out = {}
+    for name, (structure, incar, mesh) in jobs.items():
+        write_job(root / name, structure, {"NEDOS": 301, **incar}, kpoints=mesh)
+        run_emulator(root / name)
+        out[name] = root / name
+    return out
+
+
+def test_ase_and_pymatgen_read_every_kind_of_run(tmp_path: Path) -> None:
+    import ase.io
+    from pymatgen.io.vasp import Outcar, Vasprun
+
+    for name, folder in _kinds(tmp_path).items():
+        vr = Vasprun(folder / "vasprun.xml", parse_potcar_file=False)
+        for fname in ("OUTCAR", "vasprun.xml"):
+            images = ase.io.read(folder / fname, index=":")
+            assert len(images) == len(vr.ionic_steps), (name, fname)
+            assert images[-1].get_potential_energy() == pytest.approx(vr.final_energy, abs=1e-5)
+        out = Outcar(folder / "OUTCAR")
+        last = vr.ionic_steps[-1]
+        assert out.final_energy == pytest.approx(last["e_0_energy"], abs=1e-5)
+        assert out.final_fr_energy == pytest.approx(last["e_fr_energy"], abs=1e-5)
+        assert out.final_energy_wo_entrp == pytest.approx(last["e_wo_entrp"], abs=1e-5)
+        assert vr.complete_dos.get_gap() >= 0
