@@ -47,7 +47,8 @@ FATAL = ("zbrent", "edddav", "grad_not_orth", "zheev", "brmix", "too_few_bands",
 
 def _parse_line(line: str, source: str) -> FaultSpec:
     parts = line.split()
-    data: dict = {"kind": parts[0]}
+    # "truncate" is accepted for "truncated"
+    data: dict = {"kind": {"truncate": "truncated"}.get(parts[0], parts[0])}
     for token in parts[1:]:
         if "=" not in token:
             raise InputError(f"{source}: expected key=value after the fault kind, got {token!r}")

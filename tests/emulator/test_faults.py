@@ -212,3 +212,12 @@ def test_fault_position_can_be_chosen(tmp_path: Path) -> None:
     osz = (folder / "OSZICAR").read_text().splitlines()
     assert sum(" F= " in line for line in osz) == 2
     assert osz[-1].split(":")[1].split()[0] == "5"  # five SCF steps of the third ionic step
+
+
+def test_truncate_is_accepted_for_truncated(tmp_path: Path) -> None:
+    folder = _job(tmp_path, "truncate", NSW=0, IBRION=-1)
+    run_emulator(folder)
+    assert "</modeling>" not in (folder / "vasprun.xml").read_text()
+    # every ionic step was done: the OSZICAR is complete, the CONTCAR written
+    assert (folder / "OSZICAR").read_text().count(" F= ") == 1
+    assert (folder / "CONTCAR").read_text()
