@@ -239,7 +239,9 @@ def write_large_run(
     natoms
         Number of atoms: W_n O_3n plus one Mg (``natoms = 4 n + 1``; rounded down).
     nbands, nedos
-        NBANDS and NEDOS written to the INCAR.
+        NBANDS and NEDOS written to the INCAR. NBANDS is raised to hold the electrons
+        (14 per W, 6 per O, 8 for Mg, in ISPIN = 2 with two polaron levels) plus four empty
+        bands: fewer would be VASP's "TOO FEW BANDS" failure.
     nkpts
         Number of irreducible k-points (an explicit list is written).
     scenario
@@ -256,6 +258,7 @@ def write_large_run(
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     n_w = max(1, (natoms - 1) // 4)
+    nbands = max(nbands, (14 * n_w + 18 * n_w + 8) // 2 + 4)
     # A simple ReO3-like arrangement: W on a cubic grid, O on the bond midpoints.
     side = int(np.ceil(n_w ** (1 / 3)))
     a = 3.76
