@@ -137,7 +137,7 @@ def run_demo(
     from polaronflow.emulator.scenario import load_scenario
     from polaronflow.errors import PolaronflowError
     from polaronflow.settings import load_settings
-    from polaronflow.workflows.campaign.flow import make_options
+    from polaronflow.workflows.campaign.options import make_options
     from polaronflow.workflows.runtime.collect import collect_runs
     from polaronflow.workflows.runtime.launch import launch_embedded
     from polaronflow.workflows.runtime.submit import embedded_jobstore, submit_campaign
@@ -247,21 +247,19 @@ def _compare(runs: Path, result: DemoResult) -> None:
 
 def _analyse(runs: Path, out: Path, result: DemoResult) -> None:
     """``polaronflow analyze`` of the statics and ramps: analysis.json and figures/."""
+    from polaronflow import naming
     from polaronflow.analysis.plots import write_report_plots
     from polaronflow.analysis.report import AnalysisOptions, analyze_runs, read_runs, summary_rows
     from polaronflow.errors import PolaronflowError
 
-    folders = sorted(
-        p
-        for p in runs.iterdir()
-        if p.is_dir() and (p.name.endswith("-static") or "-ramp-u" in p.name)
-    )
+    roles = {p: naming.parse_job_name(p.name) for p in sorted(runs.iterdir()) if p.is_dir()}
+    static_roles = (naming.Role.RAMP_STATIC, naming.Role.SUPERCELL_STATIC)
+    statics = [p for p, j in roles.items() if j is not None and j.role in static_roles]
+    ramps = [p for p, j in roles.items() if j is not None and j.role is naming.Role.RAMP_STEP]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             # projected DOS only for the statics (the DOS figures); ramps need moments only
-            statics = [p for p in folders if p.name.endswith("-static")]
-            ramps = [p for p in folders if p not in statics]
             data, errors = read_runs(statics, partial=True, pdos=True)
             more, more_errors = read_runs(ramps, partial=True)
             data, errors = data + more, errors + more_errors

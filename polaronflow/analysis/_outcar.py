@@ -8,8 +8,9 @@ only read when there is no vasprun.xml to give the per-step energies.
 
 from __future__ import annotations
 
+import math
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -47,6 +48,15 @@ _PARAMS: dict[str, tuple[re.Pattern[bytes], str]] = {
         ("NIONS", "int"),
         ("NEDOS", "int"),
         ("LDAUTYPE", "int"),
+        ("PREC", "str"),
+        ("LASPH", "bool"),
+        ("LREAL", "bool"),
+        ("LHFCALC", "bool"),
+        ("HFSCREEN", "float"),
+        ("AEXX", "float"),
+        ("LUSE_VDW", "bool"),
+        ("IVDW", "int"),
+        ("LEXCH", "str"),
     )
 }
 _LDAU_LIST = {
@@ -56,10 +66,13 @@ _LDAU_LIST = {
 
 
 def _num(tok: bytes) -> float | None:
+    """A number; NaN for a token VASP wrote but that is not one (``****`` overflow)."""
     try:
         return float(tok)
     except ValueError:
-        return None
+        # Fortran prints '****' when a value overflows its field: keep it visible as NaN so
+        # the reader's finiteness check names it, instead of silently dropping the value.
+        return float("nan")
 
 
 def tail_complete(buf: Any) -> bool:
@@ -75,21 +88,72 @@ def last_match(buf: Any, pattern: re.Pattern[bytes], anchor: bytes) -> re.Match[
     return pattern.match(buf, at)
 
 
-def site_moments(buf: Any) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
-    """Last complete "magnetization (x)" table: totals, orbital columns, orbital labels."""
-    end = len(buf)
-    while True:
-        at = buf.rfind(b" magnetization (x)", 0, end)
+class MomentTable(NamedTuple):
+    """The "magnetization (x)" table an OUTCAR's analysis uses."""
+
+    totals: np.ndarray
+    orbital: np.ndarray
+    labels: list[str]
+    #: 1-based ionic step the table belongs to.
+    step: int
+    #: why an earlier table was used (the last one is cut at the end of the file), or None.
+    note: str | None
+
+
+def site_moments(buf: Any) -> MomentTable | None:
+    """The last "magnetization (x)" table.
+
+    Only a table cut by the end of the file (a killed run, a truncated copy) falls back to the
+    table before it, and the result says so in ``note``; a complete table whose numbers cannot
+    be read (VASP's ``****`` overflow, NaN) is returned with NaN in those places, so that the
+    caller's finiteness check names the file, the field and the ionic step.
+    """
+    at = buf.rfind(b" magnetization (x)")
+    if at < 0:
+        return None
+    parsed = _parse_mag_table(buf, at)
+    note = None
+    if parsed is None:  # cut by the end of the file
+        cut_step = _ionic_step(buf, at)
+        at = buf.rfind(b" magnetization (x)", 0, at)
         if at < 0:
             return None
-        table = _parse_mag_table(buf, at)
-        if table is not None:
-            return table
-        end = at  # the last table was cut short (truncated file): use the one before
+        parsed = _parse_mag_table(buf, at)
+        if parsed is None:
+            return None
+        note = (
+            f"the last magnetization table (ionic step {cut_step}) is cut by the end of the "
+            f"file: site moments are from ionic step {_ionic_step(buf, at)}"
+        )
+    tot, orb, labels = parsed
+    return MomentTable(tot, orb, labels, _ionic_step(buf, at), note)
+
+
+def _ionic_step(buf: Any, at: int) -> int:
+    """1-based ionic step of a table at offset ``at``.
+
+    A table followed by a TOTEN line belongs to the step that line closes.  After the last
+    TOTEN a finished run repeats the final table (same step); in a cut file a table there
+    belongs to the next, unfinished step.
+    """
+    before = _count(buf, b"free  energy   TOTEN", 0, at)
+    after = _count(buf, b"free  energy   TOTEN", at, len(buf))
+    if after or not tail_complete(buf):
+        return before + 1
+    return max(before, 1)
+
+
+def _count(buf: Any, needle: bytes, start: int, end: int) -> int:
+    """Occurrences of ``needle`` in ``buf[start:end]`` (an mmap has no ``count``)."""
+    n, pos = 0, buf.find(needle, start, end)
+    while pos >= 0:
+        n += 1
+        pos = buf.find(needle, pos + len(needle), end)
+    return n
 
 
 def _parse_mag_table(buf: Any, at: int) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
-    # Row count is unknown until the closing dashes, so read a generous window.
+    """(totals, orbital columns, labels), or None when the table is cut by the end of file."""
     stop = buf.find(b"\ntot", at)
     if stop < 0:
         return None
@@ -101,14 +165,14 @@ def _parse_mag_table(buf: Any, at: int) -> tuple[np.ndarray, np.ndarray, list[st
         if s.startswith("# of ion"):
             header = s.split()[3:]
         elif header is not None and s and s[0].isdigit():
-            toks = s.split()
-            try:
-                rows.append([float(t) for t in toks[1:]])
-            except ValueError:
-                return None
-    if header is None or not rows or any(len(r) != len(header) for r in rows):
+            toks = s.split()[1:]
+            vals = [_num(t.encode()) for t in toks]
+            if len(vals) != len(header):  # overflowed fields run together
+                vals = [float("nan")] * len(header)
+            rows.append([float("nan") if v is None else v for v in vals])
+    if header is None or not rows:
         return None
-    arr = np.array(rows)
+    arr = np.array(rows, dtype=float)
     return arr[:, -1].copy(), arr[:, :-1].copy(), header[:-1]
 
 
@@ -141,16 +205,26 @@ def parse_outcar(buf: Any, *, full: bool) -> dict[str, Any]:
             tok = m.group(1).decode("latin-1")
             if kind == "str":
                 params[name] = tok
+            elif kind == "bool":
+                params[name] = tok.strip(".").upper().startswith("T")
             else:
                 val = _num(m.group(1))
-                params[name] = int(val) if (kind == "int" and val is not None) else val
+                if kind == "int":
+                    val = int(val) if val is not None and math.isfinite(val) else None
+                if val is not None:
+                    params[name] = val
         if re.search(rb"LDA\+U is selected", block):
             params["LDAU"] = True
             for name, pat in _LDAU_LIST.items():
                 m = pat.search(block)
                 if m:
                     vals = [_num(t) for t in m.group(1).split()]
-                    params[name] = [int(v) for v in vals] if name == "LDAUL" else vals
+                    if name == "LDAUL":
+                        vals = [int(v) if v is not None and math.isfinite(v) else -1 for v in vals]
+                    params[name] = vals
+        m = re.search(rb"\n\s*ZVAL\s*=\s*([-\d.\s]+)\n", block)
+        if m:
+            out["zval"] = [float(x) for x in m.group(1).split()]
         m = re.search(rb"ions per type\s*=\s*([\d\s]+)\n", block)
         if m:
             out["ions_per_type"] = [int(x) for x in m.group(1).split()]
@@ -230,3 +304,64 @@ def parse_oszicar(buf: bytes) -> dict[str, Any]:
     # SCF lines after the last ionic line belong to an unfinished step.
     out["unfinished_scf"] = len(_OSZ_SCF.findall(buf, prev))
     return out
+
+
+_KPT_HEAD = re.compile(rb"k-point\s+\d+\s*:")
+_KWEIGHTS = b"k-points in reciprocal lattice and weights"
+
+
+def eigenvalues(buf: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int] | None:
+    """The last eigenvalue/occupation listing of an OUTCAR (printed after each "E-fermi").
+
+    Returns
+    -------
+    tuple or None
+        ``(eigenvalues, occupations, k-point weights or None, ionic step)``: (nspin, nkpts,
+        nbands) arrays in eV and electrons, the weights as printed near the top, the 1-based
+        ionic step of the listing; None when the OUTCAR prints none (or the last is cut).
+    """
+    at = buf.rfind(b" E-fermi :")
+    if at < 0:
+        return None
+    end = buf.find(b"-" * 40, at)
+    if end < 0:
+        return None
+    text = bytes(buf[at:end]).decode("latin-1")
+    spins = re.split(r"spin component\s+\d+", text)[1:] or [text]
+    data: list[list[list[tuple[float, float]]]] = []
+    for chunk in spins:
+        kblocks = re.split(r"k-point\s+\d+\s*:", chunk)[1:]
+        spin_rows = []
+        for kb in kblocks:
+            rows = []
+            for line in kb.splitlines()[2:]:
+                toks = line.split()
+                if len(toks) < 3:
+                    if rows:
+                        break
+                    continue
+                if not toks[0].isdigit():
+                    break
+                rows.append((_num(toks[1].encode()), _num(toks[2].encode())))
+            spin_rows.append(rows)
+        data.append(spin_rows)
+    if not data or not data[0] or not data[0][0]:
+        return None
+    nb = {len(r) for s in data for r in s}
+    nk = {len(s) for s in data}
+    if len(nb) != 1 or len(nk) != 1:
+        return None  # ragged: a listing cut short
+    arr = np.array(data, dtype=float)
+    weights = None
+    w0 = buf.find(_KWEIGHTS)
+    if w0 >= 0:
+        lines = bytes(buf[w0 : w0 + 200 * (arr.shape[1] + 2)]).decode("latin-1").splitlines()[1:]
+        ws = []
+        for line in lines[: arr.shape[1]]:
+            toks = line.split()
+            if len(toks) != 4:
+                break
+            ws.append(_num(toks[3].encode()))
+        if len(ws) == arr.shape[1]:
+            weights = np.array(ws, dtype=float)
+    return arr[..., 0].copy(), arr[..., 1].copy(), weights, _ionic_step(buf, at)

@@ -280,6 +280,23 @@ def parse_atominfo(block: bytes) -> tuple[list[str], list[str]]:
     return species, potcars
 
 
+def parse_atomtypes(block: bytes) -> list[tuple[str, int, float | None]]:
+    """(element, sites, valence ZVAL) per POTCAR block from ``<atominfo>``'s atomtypes."""
+    out: list[tuple[str, int, float | None]] = []
+    types = section(block, b'<array name="atomtypes"', b"</array>")
+    if types:
+        for rc in _RC.findall(types):
+            cells = _C.findall(rc)
+            if len(cells) >= 4:
+                try:
+                    count = int(cells[0])
+                except ValueError:
+                    continue
+                el = _fix_symbol(cells[1].decode().strip())
+                out.append((el, count, _float_or_nan(cells[3]) if cells[3].strip() else None))
+    return out
+
+
 def _fix_symbol(sym: str) -> str:
     # VASP keeps two characters of the POTCAR symbol; these are its known manglings.
     return {"X": "Xe", "r": "Zr"}.get(sym, sym)

@@ -44,13 +44,15 @@ def compare_dopants(
     Returns
     -------
     DopantComparison
-        ``central_moment_ratio_percent = 100·(b − a)/a``; depth differences b − a per method
-        present in both.
+        ``central_moment_ratio_percent = 100·(b − a)/a`` and
+        ``central_moment_deficit_percent = 100·(1 − a/b)`` (the paper's definition); depth
+        differences b − a per method present in both.
     """
     da, db = _depths(electronic_a), _depths(electronic_b)
     ca, ma = _moments(polarons_a)
     cb, mb = _moments(polarons_b)
     ratio = 100.0 * (cb - ca) / ca if ca and cb is not None else None
+    deficit = 100.0 * (1.0 - ca / cb) if cb and ca is not None else None
     return DopantComparison(
         label_a=label_a,
         label_b=label_b,
@@ -59,6 +61,7 @@ def compare_dopants(
         central_moment_a=ca,
         central_moment_b=cb,
         central_moment_ratio_percent=ratio,
+        central_moment_deficit_percent=deficit,
         mean_moment_a=ma,
         mean_moment_b=mb,
         depth_difference={k: db[k] - da[k] for k in da if k in db},

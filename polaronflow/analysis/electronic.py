@@ -159,6 +159,7 @@ def analyze_electronic(
     for_polarons: bool = True,
     dos_elements: Sequence[str] | None = None,
     expected_in_gap: int | None = None,
+    find_in_gap: bool = True,
 ) -> ElectronicAnalysis:
     """Band edges, gaps, occupied in-gap states and the in-gap level depth of one run.
 
@@ -182,6 +183,10 @@ def analyze_electronic(
     expected_in_gap
         Number of occupied in-gap states expected (e.g. polarons found); a warning is added
         when the count differs.
+    find_in_gap
+        Look for occupied in-gap states (a doped host).  False for phases that are not a
+        host with a gap (references such as MgO or an O2 molecule): their isolated top bands
+        are molecular levels or semicore states, not in-gap levels.
 
     Returns
     -------
@@ -198,7 +203,15 @@ def analyze_electronic(
             "(ISPIN = 2)"
         )
     if run.eigenvalues is None or run.occupations is None:
-        raise RunQualityError(f"{run.path}: no eigenvalues/occupations were read (vasprun.xml)")
+        why = run.unavailable.get("eigenvalues") or (
+            "not available (no vasprun.xml)"
+            if "vasprun" not in run.files
+            else "the vasprun.xml holds no eigenvalues"
+        )
+        raise RunQualityError(
+            f"{run.path}: no eigenvalues/occupations: {why}; band edges and in-gap levels need "
+            "the vasprun.xml (or an OUTCAR that lists eigenvalues, NWRITE >= 1)"
+        )
     eig = np.asarray(run.eigenvalues, dtype=float)
     occ = np.asarray(run.occupations, dtype=float)
     if eig.ndim != 3 or eig.shape != occ.shape:
@@ -210,6 +223,24 @@ def analyze_electronic(
     except RunQualityError as exc:
         raise RunQualityError(f"{run.path}: {exc}") from None
     warnings: list[str] = []
+    crossing = metal_bands(eig, occ)
+    if crossing:
+        return ElectronicAnalysis(
+            path=str(run.path),
+            synthetic=run.synthetic,
+            ispin=run.ispin,
+            efermi=run.efermi,
+            vbm=None,
+            host_vbm=None,
+            cbm=None,
+            gap_occupations=None,
+            host_gap=None,
+            metal=True,
+            warnings=[
+                f"metal: {len(crossing)} band(s) are occupied at some k-points and empty at "
+                "others (they cross E-fermi): no gap and no in-gap level"
+            ],
+        )
 
     # Host valence band per spin (step 2 of the module docstring).
     band_occ = np.einsum("skb,k->sb", occ, w)
@@ -219,7 +250,7 @@ def analyze_electronic(
         filled = occ[s] > occ_tol
         top = float(eig[s][filled].max()) if filled.any() else float("-inf")
         j = 0
-        if nocc >= 2:
+        if nocc >= 2 and find_in_gap:
             j, _ = _in_gap_count(eig[s], nocc, margin, max_in_gap)
         if j:
             top = float(eig[s, :, nocc - j - 1].max())
@@ -351,6 +382,18 @@ def analyze_electronic(
     return result
 
 
+def metal_bands(eigenvalues: np.ndarray, occupations: np.ndarray) -> list[tuple[int, int]]:
+    """(spin, band) of the bands that cross E-fermi: occupied (> 0.5) at some k, empty at others.
+
+    That is a Fermi surface, i.e. a metal.  A partly filled level at a single k-point (a
+    degenerate in-gap level, a Γ-only cell) is not a crossing and is not called a metal.
+    """
+    occ = np.asarray(occupations, dtype=float)
+    full = occ > 0.5
+    cross = full.any(axis=1) & (~full).any(axis=1)  # (nspin, nbands)
+    return [(int(s), int(b)) for s, b in zip(*np.nonzero(cross), strict=True)]
+
+
 def projected_dos(run: RunData, elements: Sequence[str]) -> np.ndarray | None:
     """(nspin, nedos) DOS projected on the sites of ``elements`` (summed over orbitals)."""
     if run.pdos is None:
@@ -387,6 +430,16 @@ def _dos_level(
     e = np.asarray(run.dos_energies, dtype=float)
     source = "total DOS"
     dos = None
+    if dos_elements and run.pdos is None and run.files:
+        # One method whatever the caller asked to plot: the projected DOS is read here,
+        # lazily (only for runs with an in-gap level), when the files hold one.
+        from polaronflow.analysis.readers import read_pdos
+        from polaronflow.errors import RunReadError
+
+        try:
+            read_pdos(run)
+        except RunReadError:
+            pass
     if dos_elements:
         dos = projected_dos(run, dos_elements)
         if dos is not None:

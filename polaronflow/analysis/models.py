@@ -23,12 +23,23 @@ class _Model(BaseModel):
 class PolaronSite(_Model):
     """One localised moment on a host-cation site (a small polaron)."""
 
-    index: int = Field(description="0-based site index in the run's final structure")
+    index: int = Field(
+        description="0-based site index in the run's final structure (Python numbering; "
+        "the VASP/OUTCAR/VESTA ion number is `ion`)"
+    )
+    ion: int = Field(
+        default=0,
+        description="1-based ion number as VASP, the OUTCAR magnetization table and VESTA "
+        "number it (= index + 1)",
+    )
     element: str = Field(description="element of the site (the host cation, W by default)")
     moment: float = Field(description="site magnetic moment from the OUTCAR table, μB")
     frac_coords: list[float] = Field(description="fractional coordinates of the site")
     dopant_index: int | None = Field(
         default=None, description="0-based index of the nearest dopant site (None: no dopant)"
+    )
+    dopant_ion: int | None = Field(
+        default=None, description="1-based VASP ion number of that dopant (= dopant_index + 1)"
     )
     dopant_element: str | None = Field(default=None, description="element of that dopant")
     distance_to_dopant: float | None = Field(
@@ -41,6 +52,9 @@ class PolaronSite(_Model):
     neighbour_indices: list[int] = Field(
         default_factory=list,
         description="0-based indices of the nearest-neighbour host-cation sites used for tails",
+    )
+    neighbour_ions: list[int] = Field(
+        default_factory=list, description="the same sites as 1-based VASP ion numbers"
     )
     neighbour_moments: list[float] = Field(
         default_factory=list, description="moments on those neighbours, μB"
@@ -86,9 +100,17 @@ class PolaronAnalysis(_Model):
     dopant_indices: list[int] = Field(
         default_factory=list, description="0-based indices of the dopant sites"
     )
+    dopant_ions: list[int] = Field(
+        default_factory=list, description="1-based VASP ion numbers of the dopant sites"
+    )
     dopant_elements: list[str] = Field(default_factory=list, description="their elements")
     electrons_donated: float | None = Field(
-        default=None, description="electrons the dopants donate nominally (None: unknown), e"
+        default=None,
+        description="electrons expected to localise, e: given explicitly, or the dopants' "
+        "nominal donation plus any electrons added through NELECT (None: unknown)",
+    )
+    electrons_source: str | None = Field(
+        default=None, description="how electrons_donated was obtained, in words"
     )
     total_moment: float | None = Field(
         default=None, description="total moment of the cell (from the run), μB"
@@ -100,6 +122,14 @@ class PolaronAnalysis(_Model):
     )
     largest_other_moment: float | None = Field(
         default=None, description="largest |m| among host-cation sites below threshold, μB"
+    )
+    largest_below_moment: float | None = Field(
+        default=None,
+        description="signed moment of that site (the host-cation site with the largest |m| "
+        "below the threshold), μB",
+    )
+    largest_below_ion: int | None = Field(
+        default=None, description="1-based VASP ion number of that site"
     )
     nn_cutoff: float | None = Field(
         default=None, description="host-cation nearest-neighbour cut-off used for tails, Å"
@@ -164,11 +194,15 @@ class ElectronicAnalysis(_Model):
     nupdown: float | None = Field(default=None, description="NUPDOWN if fixed (>= 0), else None")
     efermi: float | None = Field(default=None, description="E-fermi printed by VASP, eV")
     spins: list[SpinEdges] = Field(default_factory=list, description="edges per spin channel")
-    vbm: float = Field(description="highest occupied eigenvalue of any spin (may be in-gap), eV")
-    host_vbm: float = Field(description="host valence-band maximum over spins, eV")
-    cbm: float = Field(description="lowest unoccupied eigenvalue of any spin, eV")
-    gap_occupations: float = Field(description="max(cbm - vbm, 0) from occupations, eV")
-    host_gap: float = Field(description="cbm - host_vbm, eV")
+    vbm: float | None = Field(
+        description="highest occupied eigenvalue of any spin (may be in-gap), eV; None: metal"
+    )
+    host_vbm: float | None = Field(description="host valence-band maximum over spins, eV")
+    cbm: float | None = Field(description="lowest unoccupied eigenvalue of any spin, eV")
+    gap_occupations: float | None = Field(
+        description="max(cbm - vbm, 0) from occupations, eV; None for a metal"
+    )
+    host_gap: float | None = Field(description="cbm - host_vbm, eV; None for a metal")
     gap_efermi: float | None = Field(
         default=None,
         description="gap with states split at E-fermi instead of by occupation, eV",
@@ -190,6 +224,11 @@ class ElectronicAnalysis(_Model):
     )
     level_dos: LevelDepth | None = Field(
         default=None, description="level depth from the DOS peak vs the DOS conduction onset"
+    )
+    metal: bool = Field(
+        default=False,
+        description="fractionally occupied states at E-fermi (bands cross it): no gap and no "
+        "in-gap level are reported",
     )
     warnings: list[str] = Field(default_factory=list, description="disagreements and caveats")
 
@@ -269,10 +308,17 @@ class DopantComparison(_Model):
     label_b: str = Field(description="second case, e.g. 'H2x'")
     depth_a: dict[str, float] = Field(description="level depth below CBM per method, case a, eV")
     depth_b: dict[str, float] = Field(description="the same for case b, eV")
+    run_a: str | None = Field(default=None, description="run folder of case a")
+    run_b: str | None = Field(default=None, description="run folder of case b")
     central_moment_a: float | None = Field(description="largest polaron |m|, case a, μB")
     central_moment_b: float | None = Field(description="largest polaron |m|, case b, μB")
     central_moment_ratio_percent: float | None = Field(
-        description="100·(b - a)/a of the central moments, %"
+        description="100·(b - a)/a of the central moments, % (how much larger b's is than a's)"
+    )
+    central_moment_deficit_percent: float | None = Field(
+        default=None,
+        description="100·(1 - a/b) of the central moments, %: how much smaller a's moment is "
+        "than b's (the paper's '≈15 %' for a = Mg, b = H2x)",
     )
     mean_moment_a: float | None = Field(description="mean polaron |m|, case a, μB")
     mean_moment_b: float | None = Field(description="mean polaron |m|, case b, μB")
@@ -288,6 +334,16 @@ class RampStep(_Model):
     energy: float | None = Field(description="final energy, eV")
     largest_moments: list[float] = Field(description="largest host-cation |m|, descending, μB")
     converged: bool = Field(description="the run converged")
+    level_depth: float | None = Field(
+        default=None, description="occupied in-gap level below the CBM at this U, eV"
+    )
+    level_method: str | None = Field(default=None, description="how level_depth was obtained")
+    moments: list[float] = Field(
+        default_factory=list, description="signed moments of the polaron sites, μB"
+    )
+    polaron_ions: list[int] = Field(
+        default_factory=list, description="1-based VASP ion numbers of the polaron sites"
+    )
 
 
 class RampTrace(_Model):
@@ -298,6 +354,19 @@ class RampTrace(_Model):
     steps: list[RampStep] = Field(description="the runs in ramp order")
 
 
+class SpeciesBlock(_Model):
+    """One POTCAR species block of a run (VASP's per-type INCAR lists follow these)."""
+
+    element: str = Field(description="element of the block")
+    sites: int = Field(description="number of sites in the block")
+    u: float | None = Field(
+        default=None, description="effective Hubbard U (U - J) on the block, eV; None: no U"
+    )
+    ldaul: int | None = Field(default=None, description="LDAUL of the block (-1: no U)")
+    potcar: str | None = Field(default=None, description="POTCAR title of the block")
+    zval: float | None = Field(default=None, description="valence electrons of the POTCAR, e")
+
+
 class RunReport(_Model):
     """What one run folder holds and what the analysis found in it."""
 
@@ -305,10 +374,21 @@ class RunReport(_Model):
     synthetic: bool = Field(description="True for emulator output (POLARONFLOW-SYNTHETIC)")
     formula: str = Field(description="formula of the final structure, e.g. 'MgW64O192'")
     kind: str = Field(description="'relaxation' or 'static'")
+    role: str | None = Field(
+        default=None,
+        description="campaign role from the folder's job name (polaronflow.naming), e.g. "
+        "'ramp-static'; None when the folder is not named after a campaign job",
+    )
     doped: bool = Field(description="the cell holds dopant sites")
     functional: str | None = Field(default=None, description="functional label")
     u_values: dict[str, float] = Field(
-        default_factory=dict, description="Hubbard U per element (Dudarev U-J), eV"
+        default_factory=dict,
+        description="Hubbard U per element (Dudarev U-J), eV, from the species blocks (the "
+        "largest when an element's blocks differ; see species_blocks)",
+    )
+    species_blocks: list[SpeciesBlock] = Field(
+        default_factory=list,
+        description="the POTCAR species blocks in POSCAR order, each with its U, LDAUL and POTCAR",
     )
     ispin: int = Field(description="ISPIN")
     converged: bool = Field(description="electronically and ionically converged, file complete")
@@ -318,6 +398,11 @@ class RunReport(_Model):
     polarons: PolaronAnalysis | None = Field(default=None, description="polaron analysis")
     electronic: ElectronicAnalysis | None = Field(default=None, description="band edges, levels")
     problems: list[str] = Field(default_factory=list, description="why the run is not usable as-is")
+    unavailable: dict[str, str] = Field(
+        default_factory=dict,
+        description="quantity ('electronic', 'polarons', 'eigenvalues', ...) -> why it is not "
+        "available, e.g. 'not available (no vasprun.xml)'",
+    )
     partial: bool = Field(default=False, description="some analysis was skipped (see problems)")
 
 
@@ -325,6 +410,11 @@ class AnalysisReport(_Model):
     """Everything ``polaronflow analyze`` found in the folders it was given."""
 
     synthetic: bool = Field(description="True when any run is emulator output: NOT real VASP data")
+    site_numbering: str = Field(
+        default="fields named *_ion/*_ions are 1-based VASP ion numbers (as in the OUTCAR and "
+        "VESTA); fields named *index/*indices are 0-based Python site indices",
+        description="which numbering the site fields use",
+    )
     partial: bool = Field(default=False, description="some run or analysis failed and was skipped")
     runs: list[RunReport] = Field(default_factory=list, description="one entry per run folder")
     lattice_changes: list[LatticeComparison] = Field(

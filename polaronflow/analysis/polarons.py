@@ -203,6 +203,45 @@ def electrons_from_dopants(elements: Sequence[str]) -> float | None:
     return float(total)
 
 
+def added_electrons(run: RunData) -> float | None:
+    """Electrons added to (positive) or removed from the neutral cell through NELECT, e.
+
+    NELECT minus the valence electrons of the POTCARs (ZVAL per species block × its sites);
+    None when the run does not record both.
+    """
+    nelect = run.parameters.get("NELECT", run.incar.get("NELECT"))
+    blocks = run.blocks()
+    if nelect is None or not run.zval or len(run.zval) != len(blocks):
+        return None
+    neutral = sum(z * n for z, (_, n) in zip(run.zval, blocks, strict=True))
+    extra = float(nelect) - neutral
+    return 0.0 if abs(extra) < 1e-3 else extra
+
+
+def _expected_electrons(
+    run: RunData, dopant_els: Sequence[str], notes: list[str]
+) -> tuple[float | None, str | None]:
+    """Electrons expected to localise: dopants' nominal donation + electrons added by NELECT."""
+    donated = electrons_from_dopants(dopant_els) if dopant_els else 0.0
+    if donated is None:
+        unknown = sorted(set(dopant_els) - set(ION_ELECTRONS))
+        notes.append(
+            f"electrons donated by {', '.join(unknown)} unknown: give them with --electrons N"
+        )
+        return None, None
+    extra = added_electrons(run)
+    parts = []
+    if dopant_els:
+        parts.append(f"{donated:g} from {''.join(sorted(set(dopant_els)))} (nominal)")
+    if extra is None:
+        if not dopant_els:
+            return None, None  # pristine cell, NELECT unknown: cannot say
+        return donated, parts[0] + "; NELECT not checked (no NELECT/ZVAL read)"
+    if extra:
+        parts.append(f"{extra:+g} through NELECT")
+    return donated + extra, "; ".join(parts) or "none: neutral cell without dopants (NELECT)"
+
+
 # ------------------------------------------------------------------------------- analysis
 def _require_moments(run: RunData) -> np.ndarray:
     if run.ispin != 2:
@@ -291,11 +330,9 @@ def analyze_polarons(
         raise InputError(f"{run.path}: a dopant site is also a {host_element} host site")
     dopant_els = [species[i] for i in dopants]
     notes: list[str] = []
-    if electrons is None and dopants:
-        electrons = electrons_from_dopants(dopant_els)
-        if electrons is None:
-            unknown = sorted(set(dopant_els) - set(ION_ELECTRONS))
-            notes.append(f"electrons donated by {', '.join(unknown)} unknown: give them explicitly")
+    source = "given" if electrons is not None else None
+    if electrons is None:
+        electrons, source = _expected_electrons(run, dopant_els, notes)
 
     lattice = np.asarray(run.lattice, dtype=float)
     frac = np.asarray(run.frac_coords, dtype=float)
@@ -304,7 +341,8 @@ def analyze_polarons(
     is_polaron = np.abs(cat_moments) >= threshold
     polaron_idx = [int(i) for i in cat_idx[is_polaron]]
     polaron_idx.sort(key=lambda i: -abs(moments[i]))
-    others = np.abs(cat_moments[~is_polaron])
+    below = cat_idx[~is_polaron]
+    other_site = int(below[np.argmax(np.abs(moments[below]))]) if below.size else None
 
     # Distances from every dopant to every cation, and the shells around each dopant.
     dop_dist: dict[int, np.ndarray] = {}
@@ -322,12 +360,17 @@ def analyze_polarons(
     for i in polaron_idx:
         m = float(moments[i])
         site = PolaronSite(
-            index=i, element=species[i], moment=m, frac_coords=[float(x) for x in frac[i]]
+            index=i,
+            ion=i + 1,
+            element=species[i],
+            moment=m,
+            frac_coords=[float(x) for x in frac[i]],
         )
         if dopants:
             k = position[i]
             nearest = min(dopants, key=lambda d: dop_dist[d][k])
             site.dopant_index = nearest
+            site.dopant_ion = nearest + 1
             site.dopant_element = species[nearest]
             site.distance_to_dopant = float(dop_dist[nearest][k])
             site.shell = int(dop_shells[nearest][k])
@@ -339,10 +382,10 @@ def analyze_polarons(
     total = run.total_moment
     flags: list[str] = []
     count = len(sites)
-    if electrons is None and not dopants and count:
+    if electrons is None and count:
         notes.append(
-            f"{count} polaron(s) without a dopant: give the electrons expected (an added "
-            "electron, a vacancy) to check the count"
+            f"{count} polaron(s) but the electrons expected are unknown: give them with "
+            "--electrons N (an added electron, a vacancy, an untabulated dopant)"
         )
     if electrons is not None:
         n_expected = round(electrons)
@@ -359,21 +402,34 @@ def analyze_polarons(
         elif count > n_expected:
             flags.append("extra")
             notes.append(f"{count} polarons but only {electrons:g} electrons donated")
-    if total is not None and count and abs(total) < 0.5 and count % 2 == 0:
-        notes.append("total moment ≈ 0: polarons with antiparallel spins")
+    signs = {int(np.sign(s.moment)) for s in sites}
+    if len(signs) > 1:
+        up = sum(1 for s in sites if s.moment > 0)
+        notes.append(f"polarons with antiparallel spins ({up} up, {count - up} down)")
+    elif count >= 2:
+        notes.append(f"all {count} polarons with parallel spins")
+    if other_site is not None:
+        notes.append(
+            f"largest {host_element} moment below the {threshold:g} μB threshold: "
+            f"{moments[other_site]:+.3f} μB on ion {other_site + 1}"
+        )
     return PolaronAnalysis(
         path=str(run.path),
         synthetic=run.synthetic,
         host_element=host_element,
         threshold=threshold,
         dopant_indices=dopants,
+        dopant_ions=[d + 1 for d in dopants],
         dopant_elements=dopant_els,
         electrons_donated=electrons,
+        electrons_source=source,
         total_moment=None if total is None else float(total),
         sum_site_moments=float(moments.sum()),
         polaron_count=count,
         polarons=sites,
-        largest_other_moment=float(others.max()) if others.size else None,
+        largest_other_moment=None if other_site is None else abs(float(moments[other_site])),
+        largest_below_moment=None if other_site is None else float(moments[other_site]),
+        largest_below_ion=None if other_site is None else other_site + 1,
         nn_cutoff=max(cutoffs) if cutoffs else nn_cutoff,
         flags=flags,
         notes=notes,
@@ -405,6 +461,7 @@ def _describe_tails(
     nb, nb_vec, nb_dist = others[keep], vec[keep], dist[keep]
     nb_m = moments[nb]
     site.neighbour_indices = [int(j) for j in nb]
+    site.neighbour_ions = [int(j) + 1 for j in nb]
     site.neighbour_moments = [float(x) for x in nb_m]
     site.neighbour_distances = [float(x) for x in nb_dist]
     if nb.size == 0:

@@ -212,7 +212,7 @@ def read_run(
             complete_flags.append(False)
     if "outcar" in files:
         try:
-            ok = _read_outcar(data, files["outcar"], full=data.final_energy is None)
+            ok = _read_outcar(data, files["outcar"], full=data.final_energy is None, eigen=eigen)
             complete_flags.append(ok)
             if not ok:
                 fatal.append(data.problems[-1])
@@ -250,6 +250,7 @@ def read_run(
         _fill_from_doscar(data, files["doscar"], pdos=pdos)
 
     _finish(data, complete_flags, scf)
+    fatal.extend(_check_finite(data, strict=strict))
     if strict:
         if data.final_energy is None:
             names = ", ".join(f.name for f in files.values())
@@ -305,6 +306,10 @@ def _read_vasprun(
     ai = _vasprun.section(head, b"<atominfo>", b"</atominfo>")
     if ai:
         data.species, data.potcars = _vasprun.parse_atominfo(ai)
+        types = _vasprun.parse_atomtypes(ai)
+        data.species_blocks = [(el, n) for el, n, _ in types]
+        if all(z is not None for _, _, z in types):
+            data.zval = [float(z) for _, _, z in types]  # type: ignore[arg-type]
     kp = _vasprun.section(head, b"<kpoints>", b"</kpoints>")
     if kp:
         data.kpoints, data.kpoint_weights, data.kpoint_generation = _vasprun.parse_kpoints(kp)
@@ -498,7 +503,7 @@ def _load_text(path: Path) -> Any:
     return buf
 
 
-def _read_outcar(data: RunData, path: Path, *, full: bool) -> bool:
+def _read_outcar(data: RunData, path: Path, *, full: bool, eigen: bool = True) -> bool:
     buf = _load_text(path)
     if bytes(buf[:8192]).find(b"vasp") < 0 and bytes(buf[:8192]).find(b"POTCAR") < 0:
         raise RunReadError(f"{path}: not an OUTCAR (no VASP header)")
@@ -526,6 +531,10 @@ def _read_outcar(data: RunData, path: Path, *, full: bool) -> bool:
             data.final_energy_sigma0 = out["e_0"]
         data.ionic_energies = [e for e in out["ionic_energies"] if e is not None]
         data.electronic_steps = out["electronic_steps"][: len(data.ionic_energies)]
+        if out.get("ions_per_type") and data.potcars and not data.species_blocks:
+            symbols = [t.split()[1].split("_")[0] for t in data.potcars if len(t.split()) > 1]
+            if len(symbols) == len(out["ions_per_type"]):
+                data.species_blocks = list(zip(symbols, out["ions_per_type"], strict=True))
         if not data.species and out.get("ions_per_type") and data.potcars:
             symbols = [t.split()[1].split("_")[0] for t in data.potcars if len(t.split()) > 1]
             if len(symbols) == len(out["ions_per_type"]):
@@ -537,9 +546,26 @@ def _read_outcar(data: RunData, path: Path, *, full: bool) -> bool:
             data.lattice = lattice
             data.frac_coords = cart @ np.linalg.inv(lattice)
             data.forces = forces
+    if not data.zval and out.get("zval"):
+        data.zval = list(out["zval"])
+    if full and eigen and data.eigenvalues is None:
+        listing = _outcar.eigenvalues(buf)
+        if listing is None:
+            data.unavailable["eigenvalues"] = (
+                "not available (no vasprun.xml, and the OUTCAR lists no eigenvalues)"
+            )
+        else:
+            data.eigenvalues, data.occupations, weights, step = listing
+            if data.kpoint_weights is None and weights is not None:
+                data.kpoint_weights = weights
+            data.origins["eigenvalues"] = data.origins["occupations"] = (path, step)
     moments = out["moments"]
     if moments is not None:
-        tot, orb, labels = moments
+        tot, orb, labels = moments.totals, moments.orbital, moments.labels
+        data.moments_step, data.moments_note = moments.step, moments.note
+        data.origins["site_moments"] = (path, moments.step)
+        if moments.note:
+            data.problems.append(f"{path}: {moments.note}")
         if data.species and len(tot) != len(data.species):
             msg = (
                 f"{path}: mismatched calculation: the OUTCAR magnetization table has "
@@ -586,7 +612,12 @@ def read_outcar_moments(path: str | Path) -> tuple[np.ndarray, np.ndarray, list[
         raise RunReadError(
             f"{files['outcar']}: no 'magnetization (x)' table (needs ISPIN = 2 and LORBIT set)"
         )
-    return table
+    if not np.all(np.isfinite(table.totals)):
+        raise RunReadError(
+            f"{files['outcar']}: non-finite or overflowed ('****', NaN) site moments in the "
+            f"magnetization table of ionic step {table.step}"
+        )
+    return table.totals, table.orbital, table.labels
 
 
 def _read_oszicar(data: RunData, path: Path) -> None:
@@ -877,11 +908,18 @@ def functional_label(
     parameters: dict[str, Any] | None = None,
     potcars: list[str] | None = None,
 ) -> str | None:
-    """Exchange-correlation functional of a run, e.g. "R2SCAN", "SCAN", "PBE", "PBESOL".
+    """Exchange-correlation functional of a run, e.g. "R2SCAN", "SCAN", "PBE", "HSE06".
 
     The INCAR is trusted first (VASP's OUTCAR and ``<parameters>`` print ``METAGGA = F`` for
-    r2SCAN), then the parameters, then the POTCAR family (LEXCH).  Hybrids are "HSE06" or
-    "PBE0"; a van der Waals correction is appended ("SCAN+rVV10", "PBE+D3").
+    r2SCAN), then the parameters (the vasprun ``<parameters>`` or the OUTCAR echo), then the
+    POTCAR family (LEXCH).  Hybrids come from LHFCALC, HFSCREEN and AEXX: "HSE06"
+    (HFSCREEN 0.2, AEXX 0.25), "HSE03" (0.3), "PBE0" (no screening, AEXX 0.25), "HF"
+    (AEXX 1), else "HYBRID(AEXX=…, HFSCREEN=…)".  A van der Waals correction is appended
+    ("SCAN+rVV10", "PBE+D3").
+
+    Returns None ("unknown") rather than a guess when only an OUTCAR is at hand and it cannot
+    tell: VASP 5 prints ``METAGGA = F`` in the OUTCAR even for SCAN/r2SCAN runs, so an OUTCAR
+    with ``LASPH = T`` (which every meta-GGA run needs) and no INCAR is not labelled PBE.
     """
     params = parameters or {}
 
@@ -893,9 +931,22 @@ def functional_label(
     if metagga and metagga not in ("--", "NONE", "F", "FALSE", "0"):
         label = metagga
     elif get("LHFCALC") is True:
-        screen = get("HFSCREEN") or 0.0
-        label = "HSE06" if abs(float(screen) - 0.2) < 0.02 else ("PBE0" if not screen else "HYBRID")
+        screen = float(get("HFSCREEN") or 0.0)
+        aexx = get("AEXX")
+        aexx = 0.25 if aexx is None else float(aexx)
+        if abs(aexx - 1.0) < 1e-3 and screen == 0:
+            label = "HF"
+        elif abs(aexx - 0.25) < 1e-3 and abs(screen - 0.2) < 0.02:
+            label = "HSE06"
+        elif abs(aexx - 0.25) < 1e-3 and abs(screen - 0.3) < 0.02:
+            label = "HSE03"
+        elif abs(aexx - 0.25) < 1e-3 and screen == 0:
+            label = "PBE0"
+        else:
+            label = f"HYBRID(AEXX={aexx:g}, HFSCREEN={screen:g})"
     else:
+        if not incar and get("LASPH") is True and "METAGGA" in params:
+            return None  # OUTCAR only, METAGGA = F, LASPH = T: may well be SCAN/r2SCAN
         gga = str(get("GGA") or "").strip().upper()
         if gga and gga != "--":
             label = _GGA_NAMES.get(gga, gga)
@@ -904,12 +955,79 @@ def functional_label(
             label = "PBE" if "PBE" in fam else ("PW91" if "GGA" in fam else "LDA")
     if label is None:
         return None
-    if get("LUSE_VDW") is True and get("BPARAM") is not None:
-        label += "+rVV10"
+    if get("LUSE_VDW") is True and (get("BPARAM") is not None or "SCAN" in label):
+        label += "+rVV10" if "SCAN" in label else "+vdW-DF"
     ivdw = get("IVDW")
     if isinstance(ivdw, int) and ivdw in _VDW:
         label += "+" + _VDW[ivdw]
     return label
+
+
+#: RunData fields the analysis uses, checked for VASP's '****' overflow, NaN and Infinity.
+_FINITE_FIELDS = (
+    "final_energy",
+    "final_energy_sigma0",
+    "efermi",
+    "total_moment",
+    "site_moments",
+    "lattice",
+    "frac_coords",
+    "forces",
+    "eigenvalues",
+    "occupations",
+    "dos_energies",
+    "total_dos",
+)
+_MOMENT_FIELDS = ("site_moments", "total_moment")
+
+
+def _origin(data: RunData, name: str) -> tuple[Path | None, int | None]:
+    """(file, 1-based ionic step) a field was read from, as far as the reader knows."""
+    if name in data.origins:
+        return data.origins[name]
+    order = ("outcar", "oszicar", "vasprun") if name in _MOMENT_FIELDS else ("vasprun", "outcar")
+    if name in ("dos_energies", "total_dos", "efermi"):
+        order = ("vasprun", "doscar", "outcar")
+    if name in ("lattice", "frac_coords"):
+        order = ("vasprun", "outcar", "contcar")
+    path = next((data.files[k] for k in order if k in data.files), None)
+    return path, len(data.ionic_energies) or None
+
+
+def _check_finite(data: RunData, *, strict: bool) -> list[str]:
+    """Messages for fields holding non-finite values (overflow stars are read as NaN).
+
+    Without ``strict`` the field is dropped (set to None), the message is kept in
+    ``problems`` and the quantity is listed in ``unavailable``, so nothing downstream uses a
+    NaN as a number or a starred energy as zero.
+    """
+    bad = []
+    for name in _FINITE_FIELDS:
+        value = getattr(data, name)
+        if value is None:
+            continue
+        arr = np.asarray(value, dtype=float)
+        if arr.size == 0 or np.all(np.isfinite(arr)):
+            continue
+        path, step = _origin(data, name)
+        where = f" of ionic step {step}" if step else ""
+        what = f"{np.count_nonzero(~np.isfinite(arr))} of {arr.size} values" if arr.size > 1 else ""
+        msg = (
+            f"{path or data.path}: non-finite or overflowed value ('****', NaN or Infinity) in "
+            f"{name}{where}{' (' + what + ')' if what else ''}"
+        )
+        bad.append(msg)
+        if not strict:
+            setattr(data, name, None)
+            if name == "eigenvalues":
+                data.occupations = None
+            if name == "final_energy":  # the other energy of a starred step is no better
+                data.final_energy_sigma0 = None
+            data.unavailable[name] = f"not available ({msg})"
+            data.problems.append(msg)
+    if bad and not strict:
+        data.complete = False  # not usable as-is: keep it out of energy differences
+    return bad if strict else []
 
 
 def _finish(data: RunData, complete_flags: list[bool], scf: list[float]) -> None:

@@ -47,6 +47,12 @@ class RunData:
     functional: str | None = None
     #: POTCAR titles in species order, e.g. ["PAW_PBE W_sv 04Sep2015", "PAW_PBE O 08Apr2002"]
     potcars: list[str] = field(default_factory=list)
+    #: POTCAR species blocks in POSCAR order: (element, number of sites). An element may
+    #: appear in several blocks (e.g. a separate block for seeded polaron sites); the per-type
+    #: INCAR lists (LDAUU, LDAUL, LDAUJ, MAGMOM counts) and ``potcars`` follow these blocks.
+    species_blocks: list[tuple[str, int]] = field(default_factory=list)
+    #: valence electrons of each block's POTCAR (ZVAL), e.
+    zval: list[float] = field(default_factory=list)
     #: VASP version string from the generator / OUTCAR header.
     vasp_version: str | None = None
 
@@ -109,6 +115,14 @@ class RunData:
     #: total moment of the cell: from OSZICAR/OUTCAR "number of electron ... magnetization"
     #: or from occupations, μB.
     total_moment: float | None = None
+    #: 1-based ionic step of the magnetization table read, and why it is not the last one.
+    moments_step: int | None = None
+    moments_note: str | None = None
+    #: quantity -> why it could not be read (e.g. "eigenvalues": "not available (no
+    #: vasprun.xml; the OUTCAR prints none)"); the analysis shows these instead of a value.
+    unavailable: dict[str, str] = field(default_factory=dict)
+    #: field -> (file it was read from, 1-based ionic step), where the reader knows them.
+    origins: dict[str, tuple[Path, int | None]] = field(default_factory=dict)
 
     # --- helpers ----------------------------------------------------------------------
     @property
@@ -122,6 +136,18 @@ class RunData:
     @property
     def converged(self) -> bool:
         return self.complete and self.electronic_converged and self.ionic_converged
+
+    def blocks(self) -> list[tuple[str, int]]:
+        """Species blocks: as read, or consecutive runs of one element in ``species``."""
+        if self.species_blocks and sum(n for _, n in self.species_blocks) == len(self.species):
+            return list(self.species_blocks)
+        out: list[tuple[str, int]] = []
+        for el in self.species:
+            if out and out[-1][0] == el:
+                out[-1] = (el, out[-1][1] + 1)
+            else:
+                out.append((el, 1))
+        return out
 
     def cart_coords(self) -> np.ndarray:
         """(nsites, 3) Cartesian coordinates of the final structure, Å."""

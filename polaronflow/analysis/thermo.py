@@ -23,6 +23,7 @@ import math
 import re
 from collections.abc import Mapping
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -246,33 +247,106 @@ def o2_chemical_potential(
 
 
 # ------------------------------------------------------------------------ consistency
-def u_by_element(run: RunData) -> dict[str, float]:
-    """Effective Hubbard U (U - J, eV) per element of a run; empty without LDAU."""
+def u_by_block(run: RunData) -> list[tuple[str, float | None, int | None]]:
+    """(element, effective U = U - J in eV or None, LDAUL) per POTCAR species block.
+
+    VASP's LDAUU/LDAUL/LDAUJ have one entry per species *block* (POTCAR), not per element: a
+    run that lists an element twice (a separate block for seeded polaron sites) has more
+    entries than elements.  U is None where LDAUL = -1 (no U on that block).
+    """
     p = run.parameters
+    blocks = run.blocks()
     if not p.get("LDAU", run.incar.get("LDAU", False)):
-        return {}
-    types = list(dict.fromkeys(run.species))
-    uu = p.get("LDAUU") or []
-    jj = p.get("LDAUJ") or [0.0] * len(uu)
-    ll = p.get("LDAUL") or [2] * len(uu)
-    out = {}
-    for k, el in enumerate(types):
-        if k < len(uu) and (k >= len(ll) or ll[k] >= 0):
-            out[el] = float(uu[k]) - float(jj[k] if k < len(jj) else 0.0)
+        return [(el, None, None) for el, _ in blocks]
+    uu = list(p.get("LDAUU") or [])
+    jj = list(p.get("LDAUJ") or [0.0] * len(uu))
+    ll = list(p.get("LDAUL") or [2] * len(uu))
+    out: list[tuple[str, float | None, int | None]] = []
+    for k, (el, _) in enumerate(blocks):
+        lval = int(ll[k]) if k < len(ll) and ll[k] is not None else None
+        if k < len(uu) and uu[k] is not None and (lval is None or lval >= 0):
+            out.append((el, float(uu[k]) - float(jj[k] if k < len(jj) else 0.0), lval))
+        else:
+            out.append((el, None, lval))
     return out
 
 
-def _potcar_by_element(run: RunData) -> dict[str, str]:
-    types = list(dict.fromkeys(run.species))
-    return {el: title for el, title in zip(types, run.potcars, strict=False)}
+def u_by_element(run: RunData) -> dict[str, float]:
+    """Effective Hubbard U (U - J, eV) per element with U, from the species blocks.
+
+    An element whose blocks carry different U gets the largest (see :func:`u_sets`, which
+    keeps them all); elements without U (LDAUL = -1 or U = 0) are left out.
+    """
+    out: dict[str, float] = {}
+    for el, values in u_sets(run).items():
+        nonzero = [u for u in values if u]
+        if nonzero:
+            out[el] = max(nonzero)
+    return out
+
+
+def u_sets(run: RunData) -> dict[str, tuple[float, ...]]:
+    """Every distinct effective U (0 for none) per element over its species blocks, eV."""
+    out: dict[str, set[float]] = {}
+    for el, u, _ in u_by_block(run):
+        out.setdefault(el, set()).add(round(u or 0.0, 6))
+    return {el: tuple(sorted(v)) for el, v in out.items()}
+
+
+def potcars_by_element(run: RunData) -> dict[str, tuple[str, ...]]:
+    """POTCAR titles per element, through the species blocks (distinct titles, in order)."""
+    out: dict[str, list[str]] = {}
+    blocks = run.blocks()
+    if len(run.potcars) != len(blocks):
+        # A file that does not list one title per block (some OUTCARs print each POTCAR
+        # once): pair titles with elements by the element the title names.
+        for title in run.potcars:
+            toks = title.split()
+            el = toks[1].split("_")[0] if len(toks) > 1 else ""
+            out.setdefault(el, []).append(title)
+        return {el: tuple(dict.fromkeys(v)) for el, v in out.items()}
+    for (el, _), title in zip(blocks, run.potcars, strict=True):
+        out.setdefault(el, []).append(title)
+    return {el: tuple(dict.fromkeys(v)) for el, v in out.items()}
 
 
 def _family(title: str) -> str:
     return title.split()[0] if title.split() else title
 
 
+_PREC = {"acc": "accurate", "nor": "normal", "hig": "high", "med": "medium", "low": "low"}
+
+
+def _setting(run: RunData, key: str) -> Any:
+    """A setting as compared between runs: typed, normalised, VASP's default if not given."""
+    val = run.incar.get(key, run.parameters.get(key))
+    if key == "ENCUT":
+        return None if val is None else round(float(val), 3)
+    if key == "PREC":
+        text = str(val or "normal").strip().lower()
+        return _PREC.get(text[:3], text)
+    if key == "LASPH":
+        return bool(val) if val is not None else False
+    if key == "LREAL":
+        # Only on/off matters for energies here; 'Auto' and '.TRUE.' are both real-space.
+        if isinstance(val, str):
+            return val.strip(".").upper()[:1] not in ("F", "")
+        return bool(val) if val is not None else False
+    if key == "ISPIN":
+        return run.ispin
+    return val
+
+
+#: Settings that must agree between runs combined into an energy difference.
+CONSISTENCY_SETTINGS = ("ENCUT", "PREC", "LASPH", "LREAL", "ISPIN")
+
+
 def consistency_problems(runs: Mapping[str, RunData]) -> list[str]:
-    """Why the runs should not be combined into energy differences (empty: fine)."""
+    """Why the runs should not be combined into energy differences (empty: fine).
+
+    Checked: convergence, functional, U and POTCAR per element (through the species blocks),
+    the POTCAR family, and :data:`CONSISTENCY_SETTINGS` (ENCUT, PREC, LASPH, LREAL, ISPIN).
+    """
     problems: list[str] = []
     items = list(runs.items())
     for label, run in items:
@@ -282,20 +356,42 @@ def consistency_problems(runs: Mapping[str, RunData]) -> list[str]:
     funcs = {label: (run.functional or "unknown") for label, run in items}
     if len(set(funcs.values())) > 1:
         problems.append("different functionals: " + ", ".join(f"{k} {v}" for k, v in funcs.items()))
-    us = {label: u_by_element(run) for label, run in items}
-    pots = {label: _potcar_by_element(run) for label, run in items}
+    for key in CONSISTENCY_SETTINGS:
+        vals = {label: _setting(run, key) for label, run in items}
+        known = {k: v for k, v in vals.items() if v is not None}
+        if len({repr(v) for v in known.values()}) > 1:
+            problems.append(f"different {key}: " + ", ".join(f"{k} {v}" for k, v in known.items()))
+    us = {label: u_sets(run) for label, run in items}
+    pots = {label: potcars_by_element(run) for label, run in items}
+    for label, _ in items:
+        for el, values in us[label].items():
+            if len(values) > 1:
+                problems.append(
+                    f"{label}: {el} blocks carry different U ({', '.join(f'{u:g}' for u in values)}"
+                    " eV)"
+                )
     for a in range(len(items)):
         for b in range(a + 1, len(items)):
             la, ra = items[a]
             lb, rb = items[b]
             shared = set(ra.species) & set(rb.species)
             for el in sorted(shared):
-                ua, ub = us[la].get(el, 0.0), us[lb].get(el, 0.0)
-                if abs(ua - ub) > 1e-6:
-                    problems.append(f"different U on {el}: {la} {ua:g} eV, {lb} {ub:g} eV")
-                pa, pb = pots[la].get(el), pots[lb].get(el)
-                if pa and pb and pa.split()[:2] != pb.split()[:2]:
-                    problems.append(f"different POTCARs for {el}: {la} '{pa}', {lb} '{pb}'")
+                ua, ub = us[la].get(el, (0.0,)), us[lb].get(el, (0.0,))
+                if ua != ub:
+                    fa = "/".join(f"{u:g}" for u in ua)
+                    fb = "/".join(f"{u:g}" for u in ub)
+                    problems.append(f"different U on {el}: {la} {fa} eV, {lb} {fb} eV")
+                pa, pb = pots[la].get(el, ()), pots[lb].get(el, ())
+                if (
+                    pa
+                    and pb
+                    and {t.split()[1] if len(t.split()) > 1 else t for t in pa}
+                    != {t.split()[1] if len(t.split()) > 1 else t for t in pb}
+                ):
+                    problems.append(
+                        f"different POTCARs for {el}: {la} '{'; '.join(pa)}', "
+                        f"{lb} '{'; '.join(pb)}'"
+                    )
     fams = {label: {_family(t) for t in run.potcars} for label, run in items if run.potcars}
     allf = set().union(*fams.values()) if fams else set()
     if len(allf) > 1:

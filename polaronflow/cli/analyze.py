@@ -30,6 +30,18 @@ def analyze(
         None, "--dopant", help="Dopant element (default: every element outside the host)."
     ),
     cation: str = typer.Option("W", "--cation", help="Host cation that carries polarons."),
+    host: str | None = typer.Option(
+        None,
+        "--host",
+        help="Elements of the host, comma-separated (default: the --cation and O), e.g. "
+        "'Sr,Ti,O' for a perovskite: every other element is a dopant.",
+    ),
+    electrons: float | None = typer.Option(
+        None,
+        "--electrons",
+        help="Electrons expected to localise in each doped run (default: the dopants' nominal "
+        "donation plus electrons added through NELECT); with no doped run, in every run.",
+    ),
     threshold: float = typer.Option(
         0.3, "--threshold", help="|m| (μB) at or above which a cation site is a polaron."
     ),
@@ -72,8 +84,22 @@ def analyze(
         raise InputError(f"--po2 {p_o2}: the O2 partial pressure must be a number > 0 (atm)")
     if not (math.isfinite(temperature) and temperature > 0):
         raise InputError(f"--temperature {temperature}: must be a number > 0 (K)")
+    if electrons is not None and not (math.isfinite(electrons) and electrons >= 0):
+        raise InputError(f"--electrons {electrons}: must be a number of electrons >= 0")
+    host_elements = None
+    if host is not None:
+        host_elements = tuple(dict.fromkeys(x.strip() for x in host.split(",") if x.strip()))
+        if not host_elements:
+            raise InputError("--host: give the host elements, comma-separated, e.g. 'W,O'")
+        if cation not in host_elements:
+            raise InputError(
+                f"--host {host!r} does not contain the --cation {cation!r}: the cation that "
+                "carries the polarons is part of the host"
+            )
     opts = AnalysisOptions(
         host_element=cation,
+        host_elements=host_elements,
+        electrons=electrons,
         dopant=dopant,
         threshold=threshold,
         partial=partial,
@@ -90,37 +116,52 @@ def analyze(
         # Large vasprun.xml files take a moment: say what is happening, on a terminal only.
         with Console(stderr=True).status(f"reading {len(run_dirs)} run folder(s)…"):
             runs, read_errors = read_runs(run_dirs, partial=partial, pdos=plots is not None)
-            _check_cation(cation, runs)
+            _check_elements(opts, runs, read_errors)
             report = analyze_runs(runs, opts, read_errors=read_errors)
     else:
         runs, read_errors = read_runs(run_dirs, partial=partial, pdos=plots is not None)
-        _check_cation(cation, runs)
+        _check_elements(opts, runs, read_errors)
         report = analyze_runs(runs, opts, read_errors=read_errors)
     if json_file is not None and str(json_file) == "-":
         typer.echo(report.model_dump_json(indent=2))
     else:
         _print_report(report)
     if json_file is not None and str(json_file) != "-":
-        json_file.parent.mkdir(parents=True, exist_ok=True)
-        json_file.write_text(report.model_dump_json(indent=2) + "\n")
+        from polaronflow.fileio import write_text_atomic
+
+        # Atomic: a full disk or a kill leaves the previous report intact, never half of one.
+        write_text_atomic(json_file, report.model_dump_json(indent=2) + "\n")
     if plots is not None:
         from polaronflow.analysis.plots import write_report_plots
 
-        written = write_report_plots(report, runs, plots)
+        written = write_report_plots(report, runs, plots, cation=cation)
         for path in written:
             typer.echo(f"wrote {path}", err=True)
 
 
-def _check_cation(cation: str, runs) -> None:
-    """A ``--cation`` that no run contains is a typo, not a run without polarons."""
-    from polaronflow.errors import InputError
+def _check_elements(opts, runs, read_errors) -> None:
+    """Refuse an empty analysis and element options that no run contains (typos).
 
+    ``--partial`` skips unreadable folders; when that leaves nothing, there is nothing to
+    report and the exit status must say so (2), with the reasons.
+    """
+    from polaronflow.errors import InputError, RunReadError
+
+    if not runs:
+        reasons = "; ".join(read_errors) or "no run folder given"
+        raise RunReadError(f"no run could be analysed: {reasons}")
     present = {el for run in runs for el in run.species}
-    # The default (W) may legitimately be absent: a reference phase analysed on its own.
-    if runs and cation != "W" and cation not in present:
+    elements = ", ".join(sorted(present))
+    # The default cation (W) may legitimately be absent: a reference analysed on its own.
+    if opts.host_element != "W" and opts.host_element not in present:
         raise InputError(
-            f"--cation {cation!r} is in none of the runs (elements: {', '.join(sorted(present))})"
+            f"--cation {opts.host_element!r} is in none of the runs (elements: {elements})"
         )
+    if opts.dopant is not None and opts.dopant not in present:
+        raise InputError(f"--dopant {opts.dopant!r} is in none of the runs (elements: {elements})")
+    for el in opts.host_elements or ():
+        if el not in present:
+            raise InputError(f"--host element {el!r} is in none of the runs (elements: {elements})")
 
 
 def _print_report(report) -> None:
@@ -156,6 +197,7 @@ def _print_report(report) -> None:
         if rep.electronic:
             notes += rep.electronic.warnings
         notes += rep.problems
+        notes += [f"{k}: {v}" for k, v in rep.unavailable.items()]
         for note in dict.fromkeys(notes):
             console.print(f"  [dim]{Path(rep.path).name}:[/dim] {note}", highlight=False)
 
@@ -192,18 +234,22 @@ def _print_report(report) -> None:
         console.print(t)
     for ramp in report.ramps:
         t = Table(title=f"U ramp of {ramp.system} (U on {ramp.element})")
-        for col in ("U (eV)", "E (eV)", "largest |m| (μB)", "run"):
+        for col in ("U (eV)", "level↓CBM occ (eV)", "polarons ion: m (μB)", "run"):
             t.add_column(col)
         for s in ramp.steps:
             t.add_row(
                 f"{s.u:g}",
-                f"{s.energy:.4f}" if s.energy is not None else "-",
-                " ".join(f"{m:.2f}" for m in s.largest_moments),
+                f"{s.level_depth:.3f}" if s.level_depth is not None else "-",
+                " ".join(f"{i}: {m:+.2f}" for i, m in zip(s.polaron_ions, s.moments, strict=True))
+                or "none",
                 Path(s.path).name + ("" if s.converged else " (unconverged)"),
             )
         console.print(t)
     for c in report.comparisons:
-        t = Table(title=f"{c.label_a} vs {c.label_b}")
+        t = Table(
+            title=f"{c.label_a} vs {c.label_b}  ({Path(str(c.run_a)).name} vs "
+            f"{Path(str(c.run_b)).name})"
+        )
         for col in ("quantity", c.label_a, c.label_b, "difference"):
             t.add_column(col)
         for method in sorted(set(c.depth_a) | set(c.depth_b)):
@@ -219,7 +265,7 @@ def _print_report(report) -> None:
             "central moment (μB)",
             "-" if c.central_moment_a is None else f"{c.central_moment_a:.3f}",
             "-" if c.central_moment_b is None else f"{c.central_moment_b:.3f}",
-            "-" if ratio is None else f"{ratio:+.1f} %",
+            "-" if ratio is None else f"{ratio:+.1f} % ({c.label_b} vs {c.label_a})",
         )
         console.print(t)
     for err in report.errors:

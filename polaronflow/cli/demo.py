@@ -92,7 +92,7 @@ def demo(
 def _validate(ions, supercell, schedule: str, faults, workers: int) -> tuple[float, ...]:
     """Reject bad options before anything is printed or created; returns the U schedule."""
     from polaronflow.errors import InputError
-    from polaronflow.workflows.campaign.flow import make_options, parse_ion
+    from polaronflow.workflows.campaign.options import make_options, parse_ion
 
     options = make_options(
         ions=list(ions or ["Mg", "2H"]), supercell=tuple(supercell), schedule=schedule

@@ -16,7 +16,11 @@ def reproduce(
         help="Campaign folder: one run folder per job name "
         "(wo3-unit-relax, mg-static, ref-MgO-…); see the README.",
     ),
-    json_out: Path = typer.Option(None, "--json", help="Also write the report as JSON."),
+    json_out: Path = typer.Option(
+        None,
+        "--json",
+        help="Also write the report as JSON to this file ('-': JSON on stdout only).",
+    ),
     markdown_out: Path = typer.Option(None, "--markdown", help="Also write it as Markdown."),
     allow_unconverged: bool = typer.Option(
         False,
@@ -27,25 +31,36 @@ def reproduce(
     """Print paper | this work | Δ | verdict for every number of the paper, then the arithmetic.
 
     Exit status 0 when every quantity is reproduced within its tolerance, 1 when some are not
-    (or are missing), 2 on bad input.
+    (or are missing, or the runs are synthetic: a synthetic run reproduces nothing), 2 on bad
+    input (including run folders that were found but not one of which could be used).
     """
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
+    from polaronflow.analysis.paper import SYNTHETIC_VERDICT
     from polaronflow.analysis.reproduce import fmt_value
     from polaronflow.analysis.reproduce import reproduce as run_reproduce
-    from polaronflow.fileio import write_json_atomic
+    from polaronflow.fileio import write_json_atomic, write_text_atomic
 
     report = run_reproduce(runs, allow_unconverged=allow_unconverged)
     if report.runs and all(r.verdict == "missing" for r in report.rows):
         from polaronflow.errors import RunReadError
 
-        # Run folders were found but not one could be read: bad input, not a missing result.
+        # Run folders were found but not one could be used: bad input, not a missing result.
+        # Say why, per folder found (roles without any folder are not the reason).
+        reasons = [p for p in report.problems if not p.endswith("no run folder found")]
+        reasons += sorted({r.note for r in report.rows if r.note.startswith("could not")})
+        hint = "" if allow_unconverged else " (--allow-unconverged uses them anyway, marked)"
         raise RunReadError(
-            f"{runs}: none of the {len(report.runs)} run folder(s) found could be used; "
-            f"{report.problems[0] if report.problems else 'no values'}"
+            f"{runs}: none of the {len(report.runs)} run folder(s) found could be used: "
+            + ("; ".join(reasons) or "they give none of the paper's quantities")
+            + hint
         )
+    to_stdout = json_out is not None and str(json_out) == "-"
+    if to_stdout:
+        typer.echo(report.model_dump_json(indent=2))
+        return 0 if report.all_reproduced else 1
     # emoji off: role names such as 'ref:O2' must print as written
     console = Console(emoji=False)
     if not console.is_terminal:
@@ -53,12 +68,20 @@ def reproduce(
     if report.synthetic:
         console.print(
             "[bold red]SYNTHETIC DATA: these runs were written by the mock-VASP "
-            "emulator, not by VASP — the table proves the pipeline, not the physics.[/]"
+            "emulator, not by VASP — the table proves the pipeline, not the physics; "
+            "nothing is reproduced.[/]"
         )
+    for note in report.method_notes:
+        console.print(f"[yellow]not the paper's method:[/] {escape(note)}")
     table = Table(title=report.title, show_lines=False)
     for col in ("quantity", "paper", "this work", "Δ", "±tol", "verdict", "where"):
         table.add_column(col, justify="left" if col in ("quantity", "where") else "right")
-    colours = {"reproduced": "green", "differs": "red", "missing": "yellow"}
+    colours = {
+        "reproduced": "green",
+        "differs": "red",
+        "missing": "yellow",
+        SYNTHETIC_VERDICT: "magenta",
+    }
     for row in report.rows:
         table.add_row(
             row.quantity,
@@ -70,6 +93,9 @@ def reproduce(
             row.where,
         )
     console.print(table)
+    for row in report.rows:
+        if row.note and row.key.startswith("dE_"):
+            console.print(f"  [dim]{escape(row.quantity)}:[/dim] {escape(row.note)}")
     console.print("[bold]Arithmetic that needs no DFT[/]")
     for line in report.arithmetic:
         printed = "" if line.printed is None else f" (paper prints {fmt_value(line.printed)})"
@@ -87,13 +113,19 @@ def reproduce(
     if json_out:
         write_json_atomic(json_out, report.model_dump(mode="json"))
     if markdown_out:
-        markdown_out.parent.mkdir(parents=True, exist_ok=True)
-        markdown_out.write_text(report.to_markdown())
+        write_text_atomic(markdown_out, report.to_markdown())
     counts = {
-        v: sum(r.verdict == v for r in report.rows) for v in ("reproduced", "differs", "missing")
+        v: sum(r.verdict == v for r in report.rows)
+        for v in ("reproduced", SYNTHETIC_VERDICT, "differs", "missing")
     }
-    console.print(
-        f"{counts['reproduced']} reproduced, {counts['differs']} differ, "
-        f"{counts['missing']} missing"
-    )
+    if report.synthetic:
+        console.print(
+            f"SYNTHETIC: nothing reproduced ({counts[SYNTHETIC_VERDICT]} within tolerance by "
+            f"construction), {counts['differs']} differ, {counts['missing']} missing"
+        )
+    else:
+        console.print(
+            f"{counts['reproduced']} reproduced, {counts['differs']} differ, "
+            f"{counts['missing']} missing"
+        )
     return 0 if report.all_reproduced else 1

@@ -40,6 +40,22 @@ _INCAR_YAML = typer.Option(
 )
 
 
+_SEARCH = typer.Option(
+    False,
+    "--search",
+    help="Search the polaron ground state: screen every candidate configuration (both cavity "
+    "orbits, pseudo-symmetry classes, NUPDOWN 0 and 2) cheaply, then run the full ramp for the "
+    "--search-keep lowest.",
+)
+_SEARCH_KEEP = typer.Option(3, "--search-keep", help="Candidates per dopant given the full ramp.")
+_SEARCH_LIMIT = typer.Option(
+    None, "--search-limit", help="Screen at most this many candidates per dopant (budget cap)."
+)
+_SEARCH_TOL = typer.Option(
+    0.3, "--search-tolerance", help="Pseudo-symmetry tolerance of the candidate classes (Å)."
+)
+
+
 def _nupdown(values: list[str] | None) -> list[int | None]:
     from polaronflow.errors import WorkflowError
 
@@ -82,7 +98,7 @@ def _potcars(values: list[str] | None) -> dict[str, str]:
 
 
 def _options(**kw: Any):
-    from polaronflow.workflows.campaign.flow import make_options
+    from polaronflow.workflows.campaign.options import make_options
 
     opts: dict[str, Any] = {
         "cavity": _cavity(kw["cavity"]),
@@ -108,7 +124,13 @@ def _options(**kw: Any):
         "vasp_cmd",
         "polaron_check",
         "reseed_on_delocalisation",
+        "reseed_stretch",
+        "reseed_at_previous_u",
         "analysis",
+        "search",
+        "search_keep",
+        "search_limit",
+        "search_tolerance",
     ):
         if kw.get(key) is not None:
             opts[key] = kw[key]
@@ -132,6 +154,10 @@ def inputs(
     no_references: bool = _NO_REFS,
     incar_yaml: Path = _INCAR_YAML,
     potcar: list[str] = _POTCAR,
+    search: bool = _SEARCH,
+    search_keep: int = _SEARCH_KEEP,
+    search_limit: int = _SEARCH_LIMIT,
+    search_tolerance: float = _SEARCH_TOL,
     potcar_spec: bool = typer.Option(
         None,
         "--potcar-spec/--real-potcar",
@@ -170,7 +196,7 @@ def _cyclic_gc_paused() -> Iterator[None]:
 
 def _inputs(kw: dict[str, Any], out: Path, potcar_spec, force: bool, as_json: bool) -> None:
     from polaronflow.workflows.campaign.dryrun import write_inputs
-    from polaronflow.workflows.campaign.flow import plan_campaign
+    from polaronflow.workflows.campaign.plan import plan_campaign
 
     options = _options(**kw)
     rows = write_inputs(plan_campaign(options), out, potcar_spec=potcar_spec, force=force)
@@ -217,6 +243,10 @@ def submit(
     no_references: bool = _NO_REFS,
     incar_yaml: Path = _INCAR_YAML,
     potcar: list[str] = _POTCAR,
+    search: bool = _SEARCH,
+    search_keep: int = _SEARCH_KEEP,
+    search_limit: int = _SEARCH_LIMIT,
+    search_tolerance: float = _SEARCH_TOL,
     potcar_spec: bool = typer.Option(
         None, "--potcar-spec", help="Jobs write POTCAR.spec instead of POTCAR."
     ),
@@ -231,8 +261,18 @@ def submit(
     reseed_on_delocalisation: bool = typer.Option(
         False,
         "--reseed",
-        help="Retry a delocalised ramp step once from the original polaron seeds before "
-        "stopping the ramp.",
+        help="Retry a delocalised ramp step once, fresh (no WAVECAR, ISTART 0), with the "
+        "polaron seeds put back, before stopping the ramp.",
+    ),
+    reseed_stretch: float = typer.Option(
+        0.03,
+        "--reseed-stretch",
+        help="Bond-distortion seed of the re-seeded retry (fraction of the W–O bonds).",
+    ),
+    reseed_at_previous_u: bool = typer.Option(
+        False,
+        "--reseed-at-previous-u",
+        help="The re-seeded retry first re-localises at the previous, higher U.",
     ),
     analysis: bool = typer.Option(
         True,
@@ -257,9 +297,10 @@ def submit(
     FireWorks ids are printed instead, unless --force.
     """
     from polaronflow.settings import load_settings
-    from polaronflow.workflows.campaign.flow import flow_from_plan, plan_campaign
+    from polaronflow.workflows.campaign.fingerprint import campaign_fingerprint
+    from polaronflow.workflows.campaign.maker import campaign_flow
+    from polaronflow.workflows.campaign.plan import plan_campaign
     from polaronflow.workflows.runtime.submit import (
-        campaign_fingerprint,
         check_configuration,
         run_flow_locally,
         submit_flow,
@@ -286,7 +327,7 @@ def submit(
             "jobstore_file",
             "settings",
             "load_settings",
-            "flow_from_plan",
+            "campaign_flow",
             "plan_campaign",
             "campaign_fingerprint",
             "run_flow_locally",
@@ -300,7 +341,7 @@ def submit(
     if potcar_spec is None and settings.potcar_spec is not None:
         options = options.model_copy(update={"potcar_spec": settings.potcar_spec})
     plan = plan_campaign(options)
-    flow = flow_from_plan(plan, options)
+    flow = campaign_flow(plan)
     if local:
         run_flow_locally(flow, settings, root_dir=root_dir)
         typer.echo(f"ran {len(flow.jobs)} jobs locally")

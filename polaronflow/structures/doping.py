@@ -161,11 +161,13 @@ def _h_frac(host: Structure, site: BridgingOxygen) -> np.ndarray:
 
 
 def _choose_proton_sites(
-    host: Structure, candidates: list[BridgingOxygen], n: int, placement: str
+    host: Structure, candidates: list[BridgingOxygen], n: int, placement: str, start: int = 0
 ) -> list[BridgingOxygen]:
     h_frac = np.array([_h_frac(host, c) for c in candidates])
     dist = host.lattice.get_all_distances(h_frac, h_frac)
-    chosen = [0]  # the lowest-index bridging O starts; every start is equivalent up to O orbit
+    # The first proton goes on candidate ``start`` (default the lowest-index bridging O; every
+    # start is equivalent up to its O orbit, which the candidate enumeration varies).
+    chosen = [start]
     while len(chosen) < n:
         allowed = [
             i
@@ -192,6 +194,7 @@ def insert_protons(
     n: int = 2,
     placement: Literal["far", "near"] = "far",
     o_indices: list[int] | None = None,
+    first_o: int | None = None,
 ) -> DopedStructure:
     """Add ``n`` protons as O–H groups on bridging oxygens.
 
@@ -210,6 +213,9 @@ def insert_protons(
         Ignored when ``o_indices`` is given.
     o_indices
         Explicit O site indices (of the host) to protonate.
+    first_o
+        O site index of the first proton for ``placement`` (default: the lowest-index bridging
+        O); the others follow the placement rule.  Ignored when ``o_indices`` is given.
 
     Raises
     ------
@@ -241,7 +247,13 @@ def insert_protons(
     else:
         if placement not in ("far", "near"):
             raise DopingError(f"placement {placement!r} is not valid: use 'far' or 'near'")
-        chosen = _choose_proton_sites(host, candidates, n, placement)
+        start = 0
+        if first_o is not None:
+            positions = [k for k, c in enumerate(candidates) if c.o_index == first_o]
+            if not positions:
+                raise DopingError(f"first_o {first_o} is not a bridging O site of the host")
+            start = positions[0]
+        chosen = _choose_proton_sites(host, candidates, n, placement, start)
         placement_used = placement
     structure = host.copy()
     dopant_indices = []

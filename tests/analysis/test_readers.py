@@ -336,8 +336,9 @@ def test_outcar_from_another_run_is_refused(tmp_path):
 def test_outcar_only_functional_needs_the_incar(tmp_path):
     folder = next(CORPUS.glob("**/LiF_r2SCAN"))
     shutil.copy(folder / "OUTCAR.gz", tmp_path)
-    # The OUTCAR alone says METAGGA = F: r2SCAN cannot be told from it...
-    assert read_run(tmp_path).functional == "PBE"
+    # The OUTCAR alone says METAGGA = F: r2SCAN cannot be told from it, so it is "unknown"
+    # (None), not a guessed "PBE" ...
+    assert read_run(tmp_path).functional is None
     # ...but an INCAR beside it can.
     (tmp_path / "INCAR").write_text("METAGGA = R2SCAN\nLASPH = .TRUE.\n")
     run = read_run(tmp_path)

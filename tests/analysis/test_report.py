@@ -206,21 +206,29 @@ def test_cli_bad_runs_from_corpus(corpus_dir, tmp_path, capsys):
 def test_cli_reaction_from_corpus(corpus_dir, tmp_path, capsys):
     out_json = tmp_path / "r.json"
     dirs = [str(corpus_dir / n) for n in ("MgO_bulk_prim", "Mg_hcp_metal", "O2_molecule")]
+    # The real files were not made consistently: hcp Mg used ENCUT 585 eV, MgO and O2 450 eV,
+    # and only O2 is spin-polarised.  That is refused, naming the settings ...
     code, out, err = _cli(["analyze", *dirs, "--json", str(out_json)], capsys)
+    assert code == 2
+    assert "different ENCUT" in err and "different ISPIN" in err and "--force" in err
+    assert "Traceback" not in err
+    # ... and --force computes the reaction, marked as forced.
+    code, out, err = _cli(["analyze", *dirs, "--force", "--json", str(out_json)], capsys)
     assert code == 0, err
     data = json.loads(out_json.read_text())
     (rx,) = data["reactions"]
+    assert any("different ENCUT" in o for o in rx["overridden"])
     assert rx["reaction"] == "Mg + 1/2 O2 -> MgO"
     expected = -12.5168 - (-6.9442 / 4) - 0.5 * (-10.2701)
     assert rx["delta_e_dft"] == pytest.approx(expected, abs=2e-4)
     assert rx["delta_e"] - rx["delta_e_dft"] == pytest.approx(0.0200, abs=1e-4)
     assert "Mg + 1/2 O2 -> MgO" in out
     # a reaction asked for by name must find its runs, and must balance
-    code, _, err = _cli(["analyze", *dirs, "--reaction", "2 MgO -> 2 Mg + O2"], capsys)
+    code, _, err = _cli(["analyze", *dirs, "--force", "--reaction", "2 MgO -> 2 Mg + O2"], capsys)
     assert code == 0, err
-    code, _, err = _cli(["analyze", *dirs, "--reaction", "Mg + O2 -> MgO2"], capsys)
+    code, _, err = _cli(["analyze", *dirs, "--force", "--reaction", "Mg + O2 -> MgO2"], capsys)
     assert code == 2 and "no run folder matches" in err
-    code, _, err = _cli(["analyze", *dirs, "--reaction", "Mg + O2 -> MgO"], capsys)
+    code, _, err = _cli(["analyze", *dirs, "--force", "--reaction", "Mg + O2 -> MgO"], capsys)
     assert code == 2 and "not balanced" in err
 
 
@@ -344,7 +352,8 @@ def test_cli_on_emulated_mg_doped_gamma_wo3(gamma_mg_ramp, tmp_path, capsys):
     assert all(len(s["largest_moments"]) == 4 for s in ramp["steps"])
     names = sorted(p.name for p in plots.iterdir())
     assert names == sorted(
-        [f"{d.name}_{kind}.png" for d in dirs for kind in ("dos", "polarons")] + ["u_ramp_1.png"]
+        [f"{d.name}_{kind}.png" for d in dirs for kind in ("dos", "polarons")]
+        + ["u_ramp_W64O192Mg.png"]
     )
     assert all((plots / n).stat().st_size > 10_000 for n in names)
 
@@ -369,3 +378,34 @@ def test_cli_compares_mg_with_h2x(gamma_mg_ramp, tmp_path, capsys):
     depth_b = h_run["electronic"]["level_occupations"]["depth"]
     assert c["depth_difference"]["occupations"] == pytest.approx(depth_b - depth_a)
     assert "Mg vs H2" in out
+    # the comparison names the runs it used, and gives the paper's definition too
+    assert (c["run_a"], c["run_b"]) == (str(mg), str(h2x))
+    assert c["central_moment_deficit_percent"] == pytest.approx(100 * (1 - a / b))
+
+
+def test_one_level_method_with_or_without_plots(gamma_mg_ramp, tmp_path, capsys):
+    # the DOS-method level is read from the W+O projection in both cases: --plots changes
+    # which figures are written, never a number
+    final = str(gamma_mg_ramp[1][-1])
+    reports = []
+    for extra in ([], ["--plots", str(tmp_path / "plots")]):
+        out_json = tmp_path / f"r{len(extra)}.json"
+        code, _, err = _cli(["analyze", final, "--json", str(out_json), *extra], capsys)
+        assert code == 0, err
+        reports.append(json.loads(out_json.read_text())["runs"][0]["electronic"])
+    plain, plotted = reports
+    assert plain["level_dos"] == plotted["level_dos"]
+    assert "DOS projected on W+O" in plain["level_dos"]["detail"]
+
+
+def test_comparison_uses_the_statics_and_names_them():
+    relax = _run("mg-ramp-u5", "Mg", moment=0.9)
+    relax.parameters.update(NSW=80, IBRION=2)
+    static = _run("mg-static", "Mg", moment=0.7)
+    h = _run("h2-static", "Li", moment=0.8)
+    # the relaxation is listed first: before, the comparison took it
+    rep = analyze_runs([relax, static, h])
+    assert rep.runs[0].kind == "relaxation" and rep.runs[1].role == "ramp-static"
+    (comp,) = rep.comparisons
+    assert comp.run_b == "mg-static" and comp.central_moment_b == pytest.approx(0.7)
+    assert comp.run_a == "h2-static"

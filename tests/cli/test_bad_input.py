@@ -169,6 +169,24 @@ CASES: dict[str, list[str]] = {
     "launch-workers-zero": ["launch", "--project-dir", "p", "--workers", "0"],
     "launch-workers-not-int": ["launch", "--project-dir", "p", "--workers", "two"],
     "demo-unknown-ion": ["demo", "--out", "out", "--ion", "Xx"],
+    # build / sites: seeds by VASP ion number or distance, candidate enumeration (issue 14)
+    "build-polarons-ion-zero": ["build", "--out", "out", "--polarons", "ion:0,ion:1"],
+    "build-polarons-ion-out-of-range": ["build", "--out", "out", "--polarons", "ion:1,ion:9999"],
+    "build-polarons-ion-not-int": ["build", "--out", "out", "--polarons", "ion:x,ion:1"],
+    "build-polarons-ion-not-w": ["build", "--out", "out", "--polarons", "ion:1,ion:100"],
+    "build-polarons-distance-no-w": ["build", "--out", "out", "--polarons", "d:3.1,d:4.6"],
+    "build-polarons-distance-not-float": ["build", "--out", "out", "--polarons", "d:abc,d:6"],
+    "build-polarons-repeat-w": ["build", "--out", "out", "--polarons", "ion:1,0"],
+    "build-seed-tolerance-negative": ["build", "--out", "out", "--seed-tolerance", "-0.1"],
+    "build-class-tolerance-negative": (
+        ["build", "--out", "out", "--enumerate", "1", "--class-tolerance", "-1"]
+    ),
+    "build-nupdown-invalid": ["build", "--out", "out", "--enumerate", "1", "--nupdown", "1"],
+    "build-nupdown-not-int": ["build", "--out", "out", "--enumerate", "1", "--nupdown", "up"],
+    "build-enumerate-cavity-out-of-range": (
+        ["build", "--out", "out", "--enumerate", "1", "--enumerate-cavities", "999"]
+    ),
+    "sites-seed-tolerance-negative": ["sites", "--json", "--seed-tolerance", "-1"],
 }
 
 #: Outputs a case may name but must never create.

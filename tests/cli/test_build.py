@@ -111,3 +111,57 @@ def test_console_script_exit_status_and_debug(tmp_path):
     assert proc.returncode != 0 and "Traceback" in proc.stderr
     proc = subprocess.run([exe, "build", "--bogus"], capture_output=True, text=True)
     assert proc.returncode == 2 and "No such option" in proc.stderr
+
+
+def test_build_enumerate_prints_and_writes_candidates(tmp_path, capsys):
+    from polaronflow.structures.candidates import CandidateSet
+
+    out = tmp_path / "enum"
+    assert run_cli("build", "--ion", "Mg", "--enumerate", "1,2", "--out", str(out)) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "992 configurations in 124 classes (tolerance 0.3 Å)" in text
+    assert "cavity 0 (orbit 0, 32 equivalent cavities): 496 configurations, 496" in text
+    cset = CandidateSet.model_validate_json((out / "candidates.json").read_text())
+    assert [g.n_classes for g in cset.groups] == [63, 61]
+    assert len(cset.candidates) == 248 and cset.nupdown == [0, 2]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["candidates"]["n_classes"] == 124
+    assert manifest["candidates"]["file"] == "candidates.json"
+
+
+def test_build_enumerate_exact_one_cavity_one_spin_state(tmp_path):
+    out = tmp_path / "exact"
+    args = ["--enumerate", "1,2", "--class-tolerance", "0", "--enumerate-cavities", "32"]
+    assert run_cli("build", *args, "--nupdown", "2", "--out", str(out)) == 0
+    data = json.loads((out / "candidates.json").read_text())
+    assert data["tolerance"] is None
+    assert [g["cavity_index"] for g in data["groups"]] == [32]
+    assert data["n_classes"] == 496 and {c["nupdown"] for c in data["candidates"]} == {2}
+    first = data["candidates"][0]["seeds"][0]
+    assert first["vasp_ion"] == first["index"] + 1 and first["label"].startswith("W")
+
+
+def test_build_polarons_by_ion_number_and_distance(tmp_path):
+    a, b = tmp_path / "ion", tmp_path / "d"
+    assert run_cli("build", "--polarons", "ion:38,ion:1", "--out", str(a)) == 0
+    seeds = json.loads((a / "manifest.json").read_text())["polaron_seeds"]
+    assert [(s["w_index"], s["vasp_ion"]) for s in seeds] == [(37, 38), (0, 1)]
+    # the distances of those two W, asked as d:, with a tolerance below the gaps around them
+    d1, d2 = (s["distance_to_dopant"] for s in seeds)
+    args = ["--polarons", f"d:{d1},d:{d2}", "--distance-tolerance", "0.005"]
+    assert run_cli("build", *args, "--out", str(b)) == 0
+    manifest = json.loads((b / "manifest.json").read_text())
+    assert [s["w_index"] for s in manifest["polaron_seeds"]] == [37, 0]
+    assert manifest["seed_rule"]["distance_tolerance"] == 0.005
+    assert manifest["seed_rule"]["request"] == [f"d:{d1}", f"d:{d2}"]
+
+
+def test_sites_json_lists_every_w(capsys):
+    assert run_cli("sites", "--json", "--cavity", "32") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["cavity"]["index"] == 32 and data["cavity"]["orbit"] == 1
+    assert len(data["w_sites"]) == 64
+    assert [s["count"] for s in data["shells"][:3]] == [8, 24, 24]
+    assert all(w["vasp_ion"] == w["index"] + 1 for w in data["w_sites"])
+    distances = [w["distance"] for w in data["w_sites"]]
+    assert distances == sorted(distances)

@@ -33,7 +33,7 @@ def campaign(tmp_path_factory):
 
     from polaronflow.emulator.fast import fast_parameters_file
     from polaronflow.emulator.mock import MockVasp, install
-    from polaronflow.workflows.campaign.flow import build_campaign
+    from polaronflow.workflows.campaign.maker import build_campaign
 
     root = tmp_path_factory.mktemp("campaign")
     mp = pytest.MonkeyPatch()

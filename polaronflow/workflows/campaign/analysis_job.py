@@ -6,7 +6,9 @@ the ramp steps are left out). It lays them out as ``runs/<job name>`` symlinks i
 folder — the layout ``polaronflow reproduce`` reads — and returns the analysis report
 (polarons, in-gap levels, lattice changes, reaction energies) and the side-by-side reproduction
 of the paper as plain JSON, so they end up in the JobStore beside the task documents. It runs
-even when some parents failed (missing runs are reported, never invented).
+even when some parents failed or a U ramp was stopped: every missing run is listed with its
+reason (``missing_reasons``: the job failed, or the ramp stopped at a named step because the
+polarons delocalised), never invented.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from typing import Any
 
 from jobflow import job
 
+from polaronflow import naming
+
 #: Name of the analysis job in the campaign Flow.
-ANALYSIS_JOB_NAME = "campaign-analysis"
+ANALYSIS_JOB_NAME = naming.ANALYSIS
 
 
 def local_path(dir_name: str | None) -> Path | None:
@@ -50,8 +54,72 @@ def link_runs(run_dirs: dict[str, str | None], dest: str | Path) -> dict[str, Pa
     return linked
 
 
+def rank_search_statics(
+    statics: dict[str, Path], ranking: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """The full statics of a search, lowest final energy first, with ΔE (eV) to the lowest.
+
+    Parameters
+    ----------
+    statics
+        Static job name → its (local) run folder.
+    ranking
+        The screening ranking (rows with ``tag``), to carry each candidate's description.
+
+    Returns
+    -------
+    list of dict
+        ``job``, ``energy`` (eV), ``delta_e`` (eV), ``ground_state`` (bool), the polaron sites
+        (0-based and VASP ion numbers), moments and spin state from the static's polaron
+        check, and the screening row of the same candidate (``screening``).
+    """
+    import json
+
+    from polaronflow.analysis.readers import read_run
+    from polaronflow.errors import PolaronflowError
+    from polaronflow.workflows.vasp.checks import CHECK_FILE
+
+    by_number = {}
+    for row in ranking or []:
+        job = naming.parse_job_name(f"{row['tag']}-seed")
+        if job is not None and job.screen is not None:
+            by_number[job.screen] = row
+    rows: list[dict[str, Any]] = []
+    for name, folder in statics.items():
+        row: dict[str, Any] = {"job": name, "energy": None, "reason": ""}
+        try:
+            row["energy"] = read_run(folder, eigen=False, dos=False).final_energy
+        except PolaronflowError as exc:
+            row["reason"] = str(exc)
+        try:
+            check = json.loads((Path(folder) / CHECK_FILE).read_text())
+        except (OSError, ValueError):
+            check = {}
+        sites = list(check.get("polaron_sites") or [])
+        row.update(
+            localised=check.get("localised"),
+            polaron_sites=sites,
+            polaron_ions=[s + 1 for s in sites],
+            polaron_moments=list(check.get("polaron_moments") or []),
+        )
+        job = naming.parse_job_name(name)
+        row["nupdown"] = None if job is None else job.nupdown
+        row["screening"] = by_number.get(None if job is None else job.config)
+        rows.append(row)
+    usable = sorted(
+        (r for r in rows if r["energy"] is not None and r.get("localised") is not False),
+        key=lambda r: r["energy"],
+    )
+    for r in rows:
+        r["delta_e"] = None if r not in usable else r["energy"] - usable[0]["energy"]
+        r["ground_state"] = bool(usable) and r is usable[0]
+    return usable + [r for r in rows if r not in usable]
+
+
 @job(name=ANALYSIS_JOB_NAME)
-def analyse_campaign(run_dirs: dict[str, Any]) -> dict[str, Any]:
+def analyse_campaign(
+    run_dirs: dict[str, Any], searches: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Analyse the campaign's finished runs (see the module docstring).
 
     Parameters
@@ -59,6 +127,9 @@ def analyse_campaign(run_dirs: dict[str, Any]) -> dict[str, Any]:
     run_dirs
         Job name → that job's run folder (a task document's ``dir_name``) or ``None`` when the
         job did not finish.
+    searches
+        Dopant label → the output of its search's selection job (``ranking``, ``selected``,
+        ``statics``: static job name → run folder), or None when the search did not finish.
 
     Returns
     -------
@@ -69,19 +140,64 @@ def analyse_campaign(run_dirs: dict[str, Any]) -> dict[str, Any]:
     from polaronflow.analysis.report import AnalysisOptions, analyze_runs, read_runs
     from polaronflow.analysis.reproduce import reproduce
     from polaronflow.errors import PolaronflowError
+    from polaronflow.workflows.vasp.checks import read_check_file
 
-    dirs = {name: (d if isinstance(d, str) else None) for name, d in run_dirs.items()}
+    dirs: dict[str, str | None] = {}
+    reasons: dict[str, str] = {}
+    run_dirs = dict(run_dirs)
+    for label, selection in (searches or {}).items():
+        if not isinstance(selection, dict):
+            reasons[naming.select_name(label)] = "the search's selection did not finish"
+            continue
+        run_dirs.update(selection.get("statics") or {})
+    for name, dir_name in run_dirs.items():
+        if not isinstance(dir_name, str):
+            reasons[name] = "the job did not finish (failed, lost, or not run)"
+            continue
+        check = read_check_file(dir_name)
+        if check is not None and check.get("action") == "skipped":
+            # A ramp stopped upstream: the folder holds the reason, not a VASP run.
+            reasons[name] = str(check.get("reason", "skipped"))
+            continue
+        dirs[name] = dir_name
     linked = link_runs(dirs, Path.cwd() / "runs")
+    for name in set(dirs) - set(linked):
+        reasons[name] = f"run folder {dirs[name]} is not on this machine"
     result: dict[str, Any] = {
         "runs": {name: str(path) for name, path in linked.items()},
-        "missing": sorted(set(dirs) - set(linked)),
+        "missing": sorted(reasons),
+        "missing_reasons": dict(sorted(reasons.items())),
     }
+    if linked:
+        try:
+            result["reproduction"] = reproduce(Path.cwd() / "runs").model_dump(mode="json")
+        except PolaronflowError as exc:
+            result["reproduction_error"] = str(exc)
+    else:
+        result["reproduction_error"] = "no finished run to compare with the paper"
+    static_roles = (naming.Role.RAMP_STATIC, naming.Role.SUPERCELL_STATIC)
+    statics = [
+        path
+        for name, path in linked.items()
+        if (job := naming.parse_job_name(name)) is not None and job.role in static_roles
+    ]
+    if searches:
+        result["search"] = {}
+        for label, selection in searches.items():
+            if not isinstance(selection, dict):
+                continue
+            names = [n for n in (selection.get("statics") or {}) if n in linked]
+            result["search"][label] = {
+                "screening": selection.get("ranking", []),
+                "selected": selection.get("selected", []),
+                "full": rank_search_statics(
+                    {n: linked[n] for n in names}, selection.get("ranking")
+                ),
+            }
     try:
-        result["reproduction"] = reproduce(Path.cwd() / "runs").model_dump(mode="json")
+        runs, errors = read_runs(statics, partial=True)
+        report = analyze_runs(runs, AnalysisOptions(partial=True), read_errors=errors)
+        result["analysis"] = report.model_dump(mode="json")
     except PolaronflowError as exc:
-        result["reproduction_error"] = str(exc)
-    statics = [linked[n] for n in linked if n.endswith("-static")]
-    runs, errors = read_runs(statics, partial=True)
-    report = analyze_runs(runs, AnalysisOptions(partial=True), read_errors=errors)
-    result["analysis"] = report.model_dump(mode="json")
+        result["analysis_error"] = str(exc)
     return result

@@ -17,14 +17,19 @@ one); the statics are ``{name}-kconv-k{n1}x{n2}x{n3}``.
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jobflow import Flow, Maker, Response, job
 from pydantic import BaseModel, Field
 
+from polaronflow import naming
 from polaronflow.errors import WorkflowError
 from polaronflow.workflows.campaign.planning import DEFAULT_TOLERANCE, KPointConvergencePlan
+from polaronflow.workflows.vasp.makers import maker_from_spec
 from polaronflow.workflows.vasp.sets import kpoint_mesh
 from polaronflow.workflows.vasp.spec import job_record
 
@@ -98,21 +103,50 @@ def next_length(structure: Structure, length: float, step: float) -> tuple[float
 
 @dataclass
 class KPointConvergenceMaker(KPointConvergencePlan, Maker):
-    """Converge a total energy in k-point density (fields: :class:`KPointConvergencePlan`)."""
+    """Converge a total energy in k-point density (fields: :class:`KPointConvergencePlan`).
+
+    The statics are made at run time, one mesh after another, from :attr:`static_maker` (a
+    VASP static maker held as an attribute, built from ``static_generator`` when not given).
+    Because the maker is an attribute of this maker, which is an argument of every check job,
+    jobflow's nested ``update_maker_kwargs`` — what atomate2's powerups such as
+    ``update_user_incar_settings`` use — reaches the statics made at run time too.
+    """
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.static_maker is None:
+            spec = self.static_spec(naming.kpoint_static_name(self.name, (1, 1, 1)), (1, 1, 1))
+            self.static_maker = maker_from_spec(
+                spec, self.walltime, self.vasp_cmd, self.potcar_spec
+            )
 
     def static_job(self, structure: Structure, mesh: tuple[int, ...], length: float | None) -> Job:
         """The static at ``mesh`` (named ``{name}-kconv-k{n1}x{n2}x{n3}``)."""
-        name = self.static_name(mesh)
+        name = naming.kpoint_static_name(self.name, mesh)
         record = job_record(
-            name, "kpoint-convergence", mesh=list(mesh), kpoint_length=length, **self.record_fields
+            name,
+            str(naming.Role.KPOINT_STATIC),
+            mesh=list(mesh),
+            kpoint_length=length,
+            **self.record_fields,
         )
-        if self.static_maker is not None:
-            maker = dataclasses.replace(self.static_maker, name=name, kpoint_mesh=tuple(mesh))
-            return maker.make(structure)
+        template = self.static_maker
+        generator = getattr(template, "input_set_generator", None)
+        if generator is None:  # any maker with a kpoint_mesh field (tests, other codes)
+            return dataclasses.replace(template, name=name, kpoint_mesh=tuple(mesh)).make(structure)
         from polaronflow.workflows.vasp.makers import make_job
+        from polaronflow.workflows.vasp.spec import RECORD_KEY
 
-        spec = self.static_spec(name, mesh, record)
-        return make_job(spec.maker(self.walltime, self.vasp_cmd, self.potcar_spec), structure)
+        molecule = generator.molecule if self.molecule is None else self.molecule
+        maker = dataclasses.replace(
+            template,
+            name=name,
+            input_set_generator=dataclasses.replace(
+                generator, kpoint_mesh=tuple(mesh), molecule=molecule
+            ),
+            write_additional_data={**template.write_additional_data, RECORD_KEY: record},
+        )
+        return make_job(maker, structure)
 
     def make(self, structure: Structure) -> Job:
         """Return the first check job (it schedules the statics itself).
@@ -128,7 +162,7 @@ class KPointConvergenceMaker(KPointConvergencePlan, Maker):
             The ``{name}-kconv`` job; its final output is a :class:`KPointConvergenceResult`.
         """
         first = kpoint_convergence_check(self, structure, [], None)
-        first.name = f"{self.name}-kconv"
+        first.name = naming.kpoint_loop_name(self.name)
         return first
 
 
@@ -140,6 +174,40 @@ def _point(static: Job, mesh: tuple[int, ...], length: float | None) -> dict[str
         "job_name": static.name,
         "dir_name": static.output.dir_name,
     }
+
+
+#: The loop's verdict, written into the folder of its last static (read by ``reproduce``).
+VERDICT_FILE = "kpoint_convergence.json"
+
+
+def write_verdict(result: KPointConvergenceResult) -> Path | None:
+    """Write ``result``'s verdict into the last static's run folder, if it is on this machine.
+
+    The file says whether the loop converged, its tolerance, the last energy change and every
+    mesh with its energy, so a run folder collected on its own still tells whether its energy
+    is k-point converged.
+    """
+    from atomate2.utils.path import strip_hostname
+
+    if not result.dir_name:
+        return None
+    folder = Path(strip_hostname(result.dir_name))
+    if not folder.is_dir():
+        return None
+    verdict = {
+        "generator": "polaronflow",
+        "label": result.label,
+        "converged": result.converged,
+        "molecule": result.molecule,
+        "tolerance": result.tolerance,
+        "delta_energy_per_atom": result.delta_energy_per_atom,
+        "mesh": list(result.mesh),
+        "meshes": [list(s.mesh) for s in result.history],
+        "energies_per_atom": [s.energy_per_atom for s in result.history],
+    }
+    path = folder / VERDICT_FILE
+    path.write_text(json.dumps(verdict, indent=2) + "\n")
+    return path
 
 
 @job(name="kconv")
@@ -188,13 +256,18 @@ def kpoint_convergence_check(
         )
 
     if steps and molecule:
-        return Response(output=result(True, None))
-    delta = None
-    if len(steps) >= 2:
-        delta = abs(steps[-1].energy_per_atom - steps[-2].energy_per_atom)
-        if delta < maker.tolerance:
-            return Response(output=result(True, delta))
+        out = result(True, None)
+        write_verdict(out)
+        return Response(output=out)
+    deltas = [abs(b.energy_per_atom - a.energy_per_atom) for a, b in itertools.pairwise(steps)]
+    delta = deltas[-1] if deltas else None
+    recent = deltas[-maker.consecutive :]
+    if len(recent) == maker.consecutive and all(d < maker.tolerance for d in recent):
+        out = result(True, delta)
+        write_verdict(out)
+        return Response(output=out)
     if len(steps) >= maker.max_steps:
+        write_verdict(result(False, delta))
         raise WorkflowError(
             f"k-point convergence of {maker.name} not reached after {len(steps)} meshes: last "
             f"|dE| = {delta * 1000:.4f} meV/atom > {maker.tolerance * 1000:.4f} meV/atom "
@@ -208,5 +281,5 @@ def kpoint_convergence_check(
         length, mesh = next_length(structure, steps[-1].length, maker.length_step)
     static = maker.static_job(structure, mesh, length)
     check = kpoint_convergence_check(maker, structure, history, _point(static, mesh, length))
-    check.name = f"{maker.name}-kconv"
+    check.name = naming.kpoint_loop_name(maker.name)
     return Response(replace=Flow([static, check], output=check.output))

@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field
 from polaronflow.errors import ConfigError
 
 if TYPE_CHECKING:
-    from polaronflow.workflows.campaign.flow import PlannedJob
+    from polaronflow.workflows.campaign.plan import CampaignPlan
 
 PLAN_FILE = "plan.json"
 
@@ -36,7 +36,10 @@ class PlanRow(BaseModel):
     """One line of the printed plan."""
 
     name: str = Field(description="Job name.")
-    kind: str = Field(description="vasp, kconv (convergence loop), supercell or seed (python).")
+    kind: str = Field(
+        description="vasp, kconv (first static of a convergence loop), supercell or seed (python)."
+    )
+    role: str = Field(description="The job's role (polaronflow.naming.Role).")
     parents: list[str] = Field(description="Jobs this one waits for.")
     folder: str | None = Field(description="Input folder written (relative to OUT), or None.")
     n_atoms: int = Field(description="Atoms in the start structure.")
@@ -77,7 +80,7 @@ def _write_vasp_folder(folder: Path, spec, structure, potcar_spec: bool, extra: 
 
 
 def write_inputs(
-    plan: list[PlannedJob],
+    plan: CampaignPlan,
     out: str | Path,
     potcar_spec: bool | None = None,
     force: bool = False,
@@ -87,7 +90,7 @@ def write_inputs(
     Parameters
     ----------
     plan
-        From :func:`~polaronflow.workflows.campaign.flow.plan_campaign`.
+        From :func:`~polaronflow.workflows.campaign.plan.plan_campaign`.
     out
         The output folder.
     potcar_spec
@@ -119,51 +122,63 @@ def write_inputs(
     # supercell's relax and static): its POSCAR and default moments are built once. Nothing
     # here changes a structure or a written input set, as shared_structure_work requires.
     with staged_directory(out, overwrite=force) as stage, shared_structure_work():
-        for p in plan:
+        for job in plan.jobs():
             folder: str | None = None
             mesh: str | None = None
             u = None
-            if p.kind == "vasp" and p.spec is not None:
-                folder = p.name
+            kind = "kconv" if job.loop else ("vasp" if job.spec is not None else str(job.role))
+            # A loop's static is listed under the loop's name, as before the typed plan.
+            name = job.loop or job.name
+            if job.spec is not None:
+                folder = job.name
+                extra = {"dry_run": True, "dry_run_note": job.note, "parents": job.parents}
+                if job.loop:
+                    extra["loop"] = job.loop
                 mesh = _write_vasp_folder(
-                    stage / folder,
-                    p.spec,
-                    p.structure,
-                    potcar_spec,
-                    {"dry_run": True, "dry_run_note": p.note, "parents": p.parents},
+                    stage / folder, job.spec, job.structure, potcar_spec, extra
                 )
-                u = p.spec.record.get("u")
-            elif p.kind == "kconv" and p.kconv is not None:
-                first = p.kconv.first_mesh(p.structure)
-                name = p.kconv.static_name(first)
-                spec = p.kconv.static_spec(name, first)
-                folder = name
-                mesh = _write_vasp_folder(
-                    stage / folder,
-                    spec,
-                    p.structure,
-                    potcar_spec,
-                    {"dry_run": True, "dry_run_note": p.note, "parents": p.parents, "loop": p.name},
-                )
+                u = job.spec.record.get("u") if not job.loop else None
             row = PlanRow(
-                name=p.name,
-                kind=p.kind,
-                parents=list(p.parents),
+                name=name,
+                kind=kind,
+                role=str(job.role),
+                parents=list(job.parents),
                 folder=folder,
-                n_atoms=len(p.structure),
-                formula=p.structure.composition.formula.replace(" ", ""),
+                n_atoms=len(job.structure),
+                formula=job.structure.composition.formula.replace(" ", ""),
                 kpoints=mesh,
                 u=u,
-                note=p.note,
+                note=job.note,
             )
             rows.append(row)
             entry = row.model_dump()
-            if p.manifest is not None:
-                entry["manifest"] = p.manifest
+            if job.manifest is not None:
+                entry["manifest"] = job.manifest
             entries.append(entry)
         (stage / PLAN_FILE).write_text(
             json.dumps(
-                {"generator": "polaronflow", "potcar_spec": potcar_spec, "jobs": entries},
+                {
+                    "generator": "polaronflow",
+                    "potcar_spec": potcar_spec,
+                    "jobs": entries,
+                    "searches": [
+                        {
+                            "label": s.label,
+                            "keep": s.keep,
+                            "summary": s.summary,
+                            "candidates": [
+                                {
+                                    "number": c.number,
+                                    "screen": c.screen.name,
+                                    "full": c.full.name,
+                                    **c.candidate.model_dump(mode="json"),
+                                }
+                                for c in s.candidates
+                            ],
+                        }
+                        for s in plan.searches
+                    ],
+                },
                 indent=2,
                 default=str,
             )

@@ -15,9 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from polaronflow import naming
 from polaronflow.errors import WorkflowError
+from polaronflow.naming import Role, format_u
 from polaronflow.workflows.vasp.sets import ScanUSetGenerator, is_molecule, kpoint_mesh
-from polaronflow.workflows.vasp.spec import VaspJobSpec, format_u, job_record
+from polaronflow.workflows.vasp.spec import VaspJobSpec, job_record
 
 if TYPE_CHECKING:
     from jobflow import Maker
@@ -138,12 +140,12 @@ class RampPlan:
 
     def step_name(self, u: float) -> str:
         """Name of the relaxation at ``u``."""
-        return f"{self.name}-ramp-u{format_u(u)}"
+        return naming.ramp_step_name(self.name, u)
 
     @property
     def static_name(self) -> str:
         """Name of the final static."""
-        return f"{self.name}-static"
+        return naming.static_name(self.name)
 
     def steps(self) -> list[VaspJobSpec]:
         """Return the planned jobs in run order.
@@ -166,7 +168,7 @@ class RampPlan:
             name = self.step_name(u)
             record = job_record(
                 name,
-                "ramp-step",
+                str(Role.RAMP_STEP),
                 u=u,
                 step=i + 1,
                 n_steps=len(schedule),
@@ -189,7 +191,7 @@ class RampPlan:
             u = schedule[-1]
             record = job_record(
                 self.static_name,
-                "ramp-static",
+                str(Role.RAMP_STATIC),
                 u=u,
                 step=len(schedule) + 1,
                 n_steps=len(schedule),
@@ -223,6 +225,9 @@ class KPointConvergencePlan:
         |ΔE| per atom (eV/atom) between successive meshes that counts as converged.
     max_steps
         The most statics to run before failing.
+    consecutive
+        How many successive energy differences must all be below ``tolerance`` (our choice:
+        2, so one accidental match of two meshes does not end the loop).
     molecule
         Γ only, one static; None reads ``structure.properties["molecule"]``.
     walltime, vasp_cmd, potcar_spec
@@ -238,6 +243,7 @@ class KPointConvergencePlan:
     length_step: float = 5.0
     tolerance: float = DEFAULT_TOLERANCE
     max_steps: int = 12
+    consecutive: int = 2
     molecule: bool | None = None
     walltime: int | None = None
     vasp_cmd: str | None = None
@@ -251,6 +257,10 @@ class KPointConvergencePlan:
                 raise WorkflowError(f"{attr} must be a positive number, got {value!r}")
         if not (isinstance(self.max_steps, int) and self.max_steps >= 2):
             raise WorkflowError(f"max_steps must be an integer >= 2, got {self.max_steps!r}")
+        if not (isinstance(self.consecutive, int) and 1 <= self.consecutive < self.max_steps):
+            raise WorkflowError(
+                f"consecutive must be an integer from 1 to max_steps - 1, got {self.consecutive!r}"
+            )
 
     def is_molecule(self, structure: Structure) -> bool:
         """Whether the loop treats ``structure`` as a molecule (Γ only)."""
@@ -272,9 +282,11 @@ class KPointConvergencePlan:
             generator, calc="static", kpoint_mesh=tuple(mesh), molecule=molecule
         )
         if record is None:
-            record = job_record(name, "kpoint-convergence", mesh=list(mesh), **self.record_fields)
+            record = job_record(
+                name, str(Role.KPOINT_STATIC), mesh=list(mesh), **self.record_fields
+            )
         return VaspJobSpec(name, "static", generator, record)
 
     def static_name(self, mesh: tuple[int, ...]) -> str:
         """Name of the static at ``mesh``."""
-        return f"{self.name}-kconv-k{'x'.join(str(n) for n in mesh)}"
+        return naming.kpoint_static_name(self.name, mesh)

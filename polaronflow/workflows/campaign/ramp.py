@@ -12,13 +12,19 @@ Job names: ``{name}-ramp-u{U}`` for each step (``U`` formatted with ``%g``: 9, 8
 ``{name}-static``. Every job records the schedule and its own U in ``polaronflow.json`` /
 ``additional_json["polaronflow"]`` and in the job metadata (keys ``u_schedule``, ``u``).
 
+The WAVECAR is what carries the polarons through the ramp: VASP reads it (ISTART defaults to
+1 when a WAVECAR is present) and then ignores MAGMOM. The OUTCAR moments handed on as the
+``magmom`` site property act only when a step starts without a WAVECAR.
+
 Polaron check (on by default): every step is a
-:class:`~polaronflow.workflows.vasp.checks.PolaronCheckedVaspMaker`, which reads its finished run
-and counts the W sites with ``|m| >= polaron_threshold``. When fewer than the electrons
-donated localise, the report goes into ``additional_json["polaron_check"]`` and the rest of
-the ramp is stopped; with ``reseed_on_delocalisation=True`` (off by default, recorded in every
-job's record) the step is first retried once from its input with the original seeds put back
-(job ``{step}-reseed``). A delocalised state is never handed on as a polaron result.
+:class:`~polaronflow.workflows.vasp.checks.PolaronCheckedVaspMaker`, which reads its finished
+run and counts the W sites with ``|m| >= polaron_threshold``. When fewer than the electrons
+donated localise, the report goes into ``additional_json["polaron_check"]`` and the later steps
+of the ramp skip (no VASP, the reason handed on); with ``reseed_on_delocalisation=True`` (off
+by default, recorded in every job's record) the step is first retried once, starting fresh (no
+WAVECAR, ISTART = 0, ICHARG = 2) with the seeds put back and a bond-distortion seed
+(job ``{step}-reseed``; with ``reseed_at_previous_u`` first ``{step}-reseed-u{previous U}``).
+A delocalised state is never handed on as a polaron result.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ from jobflow import Flow, Maker
 
 from polaronflow.errors import WorkflowError
 from polaronflow.workflows.campaign.planning import DEFAULT_SCHEDULE, RampPlan, validate_schedule
+from polaronflow.workflows.vasp.makers import maker_from_spec
+from polaronflow.workflows.vasp.spec import DEFAULT_RESEED_STRETCH
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -60,7 +68,10 @@ class URampMaker(RampPlan, Maker):
     reseed_moment
         Seed moment (μB) for the retry.
     reseed_stretch
-        Fractional W–O bond stretch of the re-seeded W for the retry (0 = none).
+        Fractional W–O bond stretch of the re-seeded W for the retry (default +3 %; 0 = none).
+    reseed_at_previous_u
+        The retry first re-localises at the previous (higher) U of the schedule, then repeats
+        the step from that run's WAVECAR.
     """
 
     check_polarons: bool = True
@@ -68,7 +79,8 @@ class URampMaker(RampPlan, Maker):
     expected_polarons: float | None = None
     reseed_on_delocalisation: bool = False
     reseed_moment: float = 1.0
-    reseed_stretch: float = 0.0
+    reseed_stretch: float = DEFAULT_RESEED_STRETCH
+    reseed_at_previous_u: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -114,7 +126,7 @@ class URampMaker(RampPlan, Maker):
         current_structure, current_dir = structure, prev_dir
         seeds = self._original_seeds(structure)
         for spec in self.steps():
-            maker = spec.maker(self.walltime, self.vasp_cmd, self.potcar_spec)
+            maker = maker_from_spec(spec, self.walltime, self.vasp_cmd, self.potcar_spec)
             if self.check_polarons:
                 maker = self._checked(maker, seeds)
                 record = dict(maker.write_additional_data.get(RECORD_KEY) or {})
@@ -122,6 +134,8 @@ class URampMaker(RampPlan, Maker):
                     polaron_check=True,
                     polaron_threshold=self.polaron_threshold,
                     reseed_on_delocalisation=self.reseed_on_delocalisation,
+                    reseed_stretch=self.reseed_stretch,
+                    reseed_at_previous_u=self.reseed_at_previous_u,
                 )
                 maker.write_additional_data = {**maker.write_additional_data, RECORD_KEY: record}
             new_job = make_job(maker, current_structure, prev_dir=current_dir)
@@ -151,4 +165,5 @@ class URampMaker(RampPlan, Maker):
             reseed_sites=seeds,
             reseed_moment=float(self.reseed_moment),
             reseed_stretch=float(self.reseed_stretch),
+            reseed_at_previous_u=bool(self.reseed_at_previous_u),
         )

@@ -25,8 +25,6 @@ of the same campaign at the same instant can still both pass the check.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import re
 from collections.abc import Iterator
@@ -44,7 +42,7 @@ if TYPE_CHECKING:
     from jobflow import Flow, JobStore
 
     from polaronflow.settings import PolaronflowSettings
-    from polaronflow.workflows.campaign.flow import CampaignOptions
+    from polaronflow.workflows.campaign.options import CampaignOptions
 
 LAUNCHPAD_FILE = "launchpad.json"
 LOCK_FILE = "launchpad.lock"
@@ -496,89 +494,6 @@ def _initialise_if_new(lp: LaunchPad) -> None:
         )
 
 
-def _canonical_structure(structure: Any) -> dict[str, Any]:
-    # Rounded so that a campaign rebuilt from the same inputs on another machine (different
-    # last-bit floating point) has the same fingerprint.
-    return {
-        "lattice": [[round(float(x), 6) for x in row] for row in structure.lattice.matrix],
-        "species": [str(site.species) for site in structure],
-        "frac_coords": [
-            [round(float(x) % 1.0, 6) % 1.0 for x in site.frac_coords] for site in structure
-        ],
-        "site_properties": {
-            k: [v if not hasattr(v, "tolist") else v.tolist() for v in vals]
-            for k, vals in sorted(structure.site_properties.items())
-        },
-    }
-
-
-def _generator_settings(generator: Any) -> dict[str, Any]:
-    import dataclasses
-
-    fields = {
-        f.name: getattr(generator, f.name)
-        for f in dataclasses.fields(generator)
-        # the parameter file's path is not the campaign: its tags are (config_dict, updates)
-        if f.name not in ("structure", "parameters_file") and not f.name.startswith("_")
-    }
-    fields["incar_updates"] = generator.incar_updates
-    return fields
-
-
-def campaign_fingerprint(options: CampaignOptions, plan: list[Any] | None = None) -> str:
-    """A sha256 of what a campaign computes: options, start structures and input sets.
-
-    Run-time settings that do not change the science (VASP command, wall time, POTCAR.spec
-    instead of POTCAR) are left out, so re-submitting with another ``--vasp-cmd`` is still
-    recognised as the same campaign. File paths are replaced by the content they resolve to
-    (the start structures, the parameter file's INCAR tags).
-
-    Parameters
-    ----------
-    options
-        The campaign options.
-    plan
-        :func:`~polaronflow.workflows.campaign.flow.plan_campaign` of ``options`` (built if None).
-
-    Returns
-    -------
-    str
-        64 hexadecimal digits.
-    """
-    from monty.json import jsanitize
-
-    from polaronflow.workflows.campaign.flow import plan_campaign
-
-    if plan is None:
-        plan = plan_campaign(options)
-    record: dict[str, Any] = {
-        "options": options.model_dump(
-            mode="json",
-            exclude={"walltime", "vasp_cmd", "potcar_spec", "host", "parameters_file"},
-        ),
-        "jobs": [
-            {
-                "name": p.name,
-                "kind": p.kind,
-                "parents": list(p.parents),
-                "structure_from": p.structure_from,
-                "prev_dir_from": p.prev_dir_from,
-                "structure": _canonical_structure(p.structure),
-                "calc": None if p.spec is None else p.spec.calc,
-                "copy_wavecar": None if p.spec is None else p.spec.copy_wavecar,
-                "input_set": None if p.spec is None else _generator_settings(p.spec.generator),
-                "kconv": None if p.kconv is None else repr(p.kconv),
-                "kwargs": p.kwargs,
-            }
-            for p in plan
-        ],
-    }
-    text = json.dumps(
-        jsanitize(record, strict=False, allow_bson=False), sort_keys=True, default=str
-    )
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def _describe_store(store: JobStore | None) -> str:
     if store is None:
         return "the worker's jobflow JOB_STORE"
@@ -593,7 +508,8 @@ def submit_campaign(
     force: bool = False,
     **option_kwargs: Any,
 ) -> SubmitResult:
-    """Build the campaign (:func:`~polaronflow.workflows.campaign.flow.build_campaign`), submit it.
+    """Plan the campaign, build its Flow (:func:`~polaronflow.workflows.campaign.maker`) and
+    submit it.
 
     A campaign already on the LaunchPad (same :func:`campaign_fingerprint`) is not added again
     unless ``force``; the result then has ``already_submitted=True`` and the existing ids.
@@ -614,7 +530,10 @@ def submit_campaign(
     SubmitResult
         Workflow name and FireWorks ids.
     """
-    from polaronflow.workflows.campaign.flow import flow_from_plan, make_options, plan_campaign
+    from polaronflow.workflows.campaign.fingerprint import campaign_fingerprint
+    from polaronflow.workflows.campaign.maker import campaign_flow
+    from polaronflow.workflows.campaign.options import make_options
+    from polaronflow.workflows.campaign.plan import plan_campaign
 
     s = _settings(settings)
     if options is None:
@@ -625,7 +544,7 @@ def submit_campaign(
         options = options.model_copy(update={"vasp_cmd": s.vasp_cmd})
     plan = plan_campaign(options)
     fingerprint = campaign_fingerprint(options, plan)
-    return submit_flow(flow_from_plan(plan, options), s, campaign_id=fingerprint, force=force)
+    return submit_flow(campaign_flow(plan), s, campaign_id=fingerprint, force=force)
 
 
 def run_flow_locally(

@@ -8,20 +8,32 @@ job exactly as atomate2's ``BaseVaspMaker`` does, then reads the finished run fo
 
 * enough polarons (count >= electrons donated): the step's output goes on unchanged;
 * too few: the report is stored in the task document (``additional_json["polaron_check"]``)
-  and the job's children are stopped (jobflow ``stop_children``; FireWorks defuses them), so
-  the ramp ends at that step with the reason in its output;
-* too few and ``reseed_on_delocalisation``: the step is replaced once by a retry from the same
-  input structure with the polaron seeds put back (seed moments and an optional bond stretch,
-  :func:`polaronflow.structures.polarons.seed_polarons`); the retry's own check stops the
-  ramp if the polarons still do not form. The retry has the step's job id (jobflow
-  ``replace``), so later steps continue from it transparently.
+  and in ``polaron_check.json`` in the run folder, with action ``stop``. The later steps of
+  the ramp and its static then *skip*: they see the stop in their ``prev_dir``, run no VASP,
+  and return a small output (``skipped``, the reason, the structure handed on) so that the
+  campaign's final analysis job still runs and reports what is missing and why;
+* too few and ``reseed_on_delocalisation``: the step is replaced once (jobflow ``replace``,
+  the same job id, so later steps continue from it) by a retry that **starts fresh**: no
+  WAVECAR is copied and the INCAR says ``ISTART = 0`` and ``ICHARG = 2``, because VASP ignores
+  MAGMOM whenever it reads a WAVECAR — a retry from the failed step's WAVECAR would only
+  repeat the delocalised run. The retry puts the seed moments back on the W sites that held
+  the polarons in the step's input, with a bond-distortion seed (``reseed_stretch``, +3 % by
+  default); with ``reseed_at_previous_u`` it first re-localises at the previous, higher U of
+  the schedule and then repeats the step from that run's WAVECAR. The retry's own check
+  stops the ramp if the polarons still do not form.
 
-The check is done inside the VASP job (not as a separate job) so that the ramp keeps one job
+Through an undisturbed ramp the WAVECAR carries the polarons from step to step; the OUTCAR
+moments handed on as MAGMOM (atomate2's ``magmom`` site property) are only a fallback for a
+step that starts without a WAVECAR.
+
+The check runs inside the VASP job (not as a separate job) so that the ramp keeps one job
 per VASP run, and so that the run folder is read where it was written.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -30,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 from atomate2.vasp.jobs.base import BaseVaspMaker, vasp_job
 from pydantic import BaseModel, Field
 
-from polaronflow.workflows.vasp.spec import RECORD_KEY
+from polaronflow.workflows.vasp.spec import DEFAULT_RESEED_STRETCH, RECORD_KEY
 
 if TYPE_CHECKING:
     from jobflow import Response
@@ -40,6 +52,10 @@ logger = logging.getLogger(__name__)
 
 #: Key of the report in the task document's ``additional_json``.
 CHECK_KEY = "polaron_check"
+#: The same report as a file in the run folder (read by the next step and by ``status``).
+CHECK_FILE = "polaron_check.json"
+#: Actions after which the rest of a ramp does not run VASP.
+STOPPING_ACTIONS = ("stop", "skipped")
 
 
 class PolaronCheck(BaseModel):
@@ -64,8 +80,9 @@ class PolaronCheck(BaseModel):
         description="Flags of polaronflow.analysis.polarons: missing, delocalised, extra."
     )
     action: str = Field(
-        description="'continue' (children run), 'stop' (children stopped), or 'reseed' "
-        "(the step is retried once with the seeds put back)."
+        description="'continue' (the ramp goes on), 'stop' (the later steps skip), 'reseed' "
+        "(the step is retried once, fresh, with the seeds put back) or 'skipped' (an earlier "
+        "step stopped the ramp; this job ran no VASP)."
     )
     reason: str = Field(description="One line saying what was found and what was done.")
     attempt: int = Field(description="0 for the step, 1 for its re-seeded retry.")
@@ -74,6 +91,16 @@ class PolaronCheck(BaseModel):
     )
     reseed_sites: list[int] = Field(
         default_factory=list, description="W sites re-seeded for the retry (0-based)."
+    )
+    previous_sites: list[int] = Field(
+        default_factory=list,
+        description="W sites (0-based) that carried the polarons in the step's input: the "
+        "seeds, or the previous step's polaron sites.",
+    )
+    moved: bool = Field(
+        False,
+        description="True when the polarons localised on other W sites than in the input (a "
+        "polaron that hopped during the step); flagged, not stopped.",
     )
     synthetic: bool = Field(False, description="The run was written by the mock-VASP emulator.")
 
@@ -187,6 +214,23 @@ def seed_sites_of(structure: Structure, threshold: float, count: int | None = No
     return sites if count is None else sites[:count]
 
 
+def read_check_file(run_dir: str | Path | None) -> dict[str, Any] | None:
+    """The ``polaron_check.json`` of a run folder (``host:/path`` accepted), or None."""
+    from atomate2.utils.path import strip_hostname
+
+    if not run_dir:
+        return None
+    path = Path(strip_hostname(str(run_dir))) / CHECK_FILE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_check_file(report: dict[str, Any]) -> None:
+    Path(CHECK_FILE).write_text(json.dumps(report, indent=2) + "\n")
+
+
 @dataclass
 class PolaronCheckedVaspMaker(BaseVaspMaker):
     """An atomate2 VASP job followed by the polaron check (see the module docstring).
@@ -198,14 +242,17 @@ class PolaronCheckedVaspMaker(BaseVaspMaker):
     expected_polarons
         Electrons expected to localise; None derives them from the dopants.
     reseed_on_delocalisation
-        Retry a delocalised step once from its input structure with the seeds put back.
+        Retry a delocalised step once, fresh, from its input structure with the seeds put back.
     reseed_sites
-        W sites to re-seed (the ramp's original seeds); None takes the input structure's
-        seeds (``polaron_seed`` or |magmom| >= threshold).
+        W sites to re-seed; None takes the input structure's seeds (``polaron_seed`` or the
+        W sites with the largest |magmom| — where the polarons were before this step).
     reseed_moment
         Seed moment (μB) put back on each re-seeded W.
     reseed_stretch
-        Fractional W–O bond stretch of the re-seeded W (0 = none, 0.03 = +3 %).
+        Fractional W–O bond stretch of the re-seeded W for the retry (0.03 = +3 %; 0 = none).
+    reseed_at_previous_u
+        Re-localise at the previous (higher) U of the schedule first, then repeat the step
+        from that run's WAVECAR.
     attempt
         0 for the step itself, 1 for its re-seeded retry (which never retries again).
     """
@@ -215,7 +262,8 @@ class PolaronCheckedVaspMaker(BaseVaspMaker):
     reseed_on_delocalisation: bool = False
     reseed_sites: list[int] | None = None
     reseed_moment: float = 1.0
-    reseed_stretch: float = 0.0
+    reseed_stretch: float = DEFAULT_RESEED_STRETCH
+    reseed_at_previous_u: bool = False
     attempt: int = 0
 
     @vasp_job
@@ -232,9 +280,13 @@ class PolaronCheckedVaspMaker(BaseVaspMaker):
         Returns
         -------
         jobflow.Response
-            The task document (with ``additional_json["polaron_check"]``), and
-            ``stop_children`` or a ``replace`` by the re-seeded retry when delocalised.
+            The task document (with ``additional_json["polaron_check"]``), a ``replace`` by
+            the re-seeded retry when delocalised, or (an earlier step stopped the ramp) a task
+            document without a calculation whose ``additional_json["skipped"]`` is True.
         """
+        upstream = read_check_file(prev_dir)
+        if upstream is not None and upstream.get("action") in STOPPING_ACTIONS:
+            return self._skip(structure, upstream)
         response = BaseVaspMaker.make.original(self, structure, prev_dir=prev_dir)
         task_doc = response.output
         record = (self.write_additional_data or {}).get(RECORD_KEY) or {}
@@ -248,8 +300,7 @@ class PolaronCheckedVaspMaker(BaseVaspMaker):
             )
         except Exception as exc:  # any failure to check must stop the ramp
             # Without moments nothing says the polarons are there: stop rather than accept.
-            response.stop_children = True
-            task_doc.additional_json[CHECK_KEY] = {
+            report = {
                 "job_name": self.name,
                 "localised": False,
                 "action": "stop",
@@ -257,10 +308,25 @@ class PolaronCheckedVaspMaker(BaseVaspMaker):
                 "attempt": self.attempt,
                 "reseed_on_delocalisation": self.reseed_on_delocalisation,
             }
-            logger.warning("%s: polaron check impossible (%s); children stopped", self.name, exc)
+            task_doc.additional_json[CHECK_KEY] = report
+            _write_check_file(report)
+            logger.warning("%s: polaron check impossible (%s); ramp stopped", self.name, exc)
             return response
         check.attempt = self.attempt
         check.reseed_on_delocalisation = self.reseed_on_delocalisation
+        n_expected = None if check.electrons_expected is None else round(check.electrons_expected)
+        check.previous_sites = seed_sites_of(structure, self.polaron_threshold, n_expected)
+        if (
+            check.localised
+            and check.previous_sites
+            and set(check.polaron_sites) != set(check.previous_sites)
+        ):
+            check.moved = True
+            check.flags = [*check.flags, "moved"]
+            check.reason += (
+                f"; polaron moved: W {sorted(check.previous_sites)} before the step, "
+                f"W {sorted(check.polaron_sites)} after"
+            )
         if not check.localised:
             n = None if check.electrons_expected is None else round(check.electrons_expected)
             sites = (
@@ -271,8 +337,8 @@ class PolaronCheckedVaspMaker(BaseVaspMaker):
             if self.reseed_on_delocalisation and self.attempt == 0 and sites:
                 check.action = "reseed"
                 check.reseed_sites = sites
-                check.reason += f"; retrying once with seeds on W {sites}"
-                response.replace = self._retry(structure, sites, prev_dir)
+                check.reason += f"; retrying once, fresh (no WAVECAR), with seeds on W {sites}"
+                response.replace = self._retry(structure, sites, record)
             else:
                 check.action = "stop"
                 if self.attempt:
@@ -280,27 +346,120 @@ class PolaronCheckedVaspMaker(BaseVaspMaker):
                 elif self.reseed_on_delocalisation:
                     check.reason += "; no seed sites to re-seed"
                 check.reason += ": ramp stopped"
-                response.stop_children = True
             logger.warning("%s: %s", self.name, check.reason)
-        task_doc.additional_json[CHECK_KEY] = check.model_dump(mode="json")
+        report = check.model_dump(mode="json")
+        task_doc.additional_json[CHECK_KEY] = report
+        _write_check_file(report)
         return response
 
-    def _retry(self, structure: Structure, sites: list[int], prev_dir: Any) -> Any:
+    def _skip(self, structure: Structure, upstream: dict[str, Any]) -> Response:
+        """No VASP: an earlier step stopped the ramp. Hand the reason (and the folder) on."""
+        from atomate2.utils.path import get_uri
+        from emmet.core.tasks import TaskDoc
+        from jobflow import Response
+
+        origin = upstream.get("stopped_at") or upstream.get("job_name")
+        reason = upstream.get("stop_reason") or upstream.get("reason", "")
+        report = {
+            "job_name": self.name,
+            "localised": False,
+            "action": "skipped",
+            "stopped_at": origin,
+            "stop_reason": reason,
+            "reason": f"not run: the ramp stopped at {origin} ({reason})",
+            "attempt": self.attempt,
+            "reseed_on_delocalisation": self.reseed_on_delocalisation,
+        }
+        _write_check_file(report)
+        logger.warning("%s: %s", self.name, report["reason"])
+        # A task document without a calculation: later steps read its structure and
+        # dir_name as they would a run's; additional_json["skipped"] says it is not one.
+        output = TaskDoc(
+            structure=structure,
+            dir_name=get_uri(Path.cwd()),
+            task_label=self.name,
+            calcs_reversed=[],
+            additional_json={"skipped": True, CHECK_KEY: report},
+        )
+        return Response(output=output)
+
+    def _retry(self, structure: Structure, sites: list[int], record: dict[str, Any]) -> Any:
+        """The fresh, re-seeded retry of this step (one job, or two at the previous U)."""
+        from jobflow import CURRENT_JOB, Flow
+
+        from polaronflow.naming import reseed_name
         from polaronflow.structures.polarons import seed_polarons
 
         reseeded = seed_polarons(
             structure, sites, moment=self.reseed_moment, stretch=self.reseed_stretch
         )
+        schedule = list(record.get("u_schedule") or [])
+        step = record.get("step")
+        previous_u = None
+        if self.reseed_at_previous_u and isinstance(step, int) and 2 <= step <= len(schedule):
+            previous_u = float(schedule[step - 2])
+        fresh_u = previous_u if previous_u is not None else record.get("u")
+        fresh = self._retry_maker(
+            reseed_name(self.name, previous_u),
+            sites,
+            u=fresh_u,
+            fresh_start=True,
+        ).make(reseeded, prev_dir=None)
+        if previous_u is None:
+            return fresh
+        again = self._retry_maker(reseed_name(self.name), sites, u=None, fresh_start=False)
+        repeat = again.make(fresh.output.structure, prev_dir=fresh.output.dir_name)
+        # The repeat takes this job's id (as jobflow does for a single replacing job), so the
+        # next step continues from it. jobflow's own Flow replacement would add a job that
+        # re-validates the output against TaskDoc before it is resolved, which fails.
+        current = CURRENT_JOB.job
+        repeat.set_uuid(current.uuid)
+        repeat.index = current.index + 1
+        repeat.metadata = {**(repeat.metadata or {}), **(current.metadata or {})}
+        return Flow([fresh, repeat], name=reseed_name(self.name))
+
+    def _retry_maker(
+        self, name: str, sites: list[int], u: float | None, fresh_start: bool
+    ) -> PolaronCheckedVaspMaker:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
-        name = f"{self.name}-reseed"
         extra = dict(self.write_additional_data or {})
         record = dict(extra.get(RECORD_KEY) or {})
+        generator = self.input_set_generator
+        updates: dict[str, Any] = {}
+        if fresh_start:
+            # VASP ignores MAGMOM when it reads a WAVECAR: the retry must not read one.
+            updates["fresh_start"] = True
+        if u is not None and record.get("hubbard_element"):
+            updates["hubbard_u"] = {record["hubbard_element"]: float(u)}
+        if updates:
+            generator = dataclasses.replace(generator, **updates)
         if record:
             # The retry's run folder says what it is: a re-seeded repeat of the step.
-            record.update(job_name=name, retry_of=self.name, reseed_sites=list(sites))
+            record.update(
+                job_name=name,
+                retry_of=self.name,
+                reseed_sites=list(sites),
+                reseed_stretch=self.reseed_stretch,
+                fresh_start=fresh_start,
+                wavecar_from=None if fresh_start else record.get("wavecar_from"),
+            )
+            if u is not None:
+                record["u"] = float(u)
             extra[RECORD_KEY] = record
-        values.update(name=name, attempt=1, write_additional_data=extra)
-        return type(self)(**values).make(reseeded, prev_dir=prev_dir)
+        copy = {} if fresh_start else {"additional_vasp_files": ("WAVECAR",)}
+        # BaseVaspMaker.make records from_prev in this dict in place; the retry decides anew.
+        write_kwargs = {
+            k: v for k, v in (self.write_input_set_kwargs or {}).items() if k != "from_prev"
+        }
+        values.update(
+            write_input_set_kwargs=write_kwargs,
+            name=name,
+            attempt=1,
+            write_additional_data=extra,
+            input_set_generator=generator,
+            copy_vasp_kwargs=copy,
+        )
+        return type(self)(**values)
 
 
 def with_polaron_check(maker: BaseVaspMaker, **settings: Any) -> PolaronCheckedVaspMaker:

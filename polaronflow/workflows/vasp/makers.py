@@ -10,6 +10,7 @@ so a run folder says what it was even outside the JobStore.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -18,7 +19,7 @@ from atomate2.vasp.sets.base import VaspInputGenerator
 
 from polaronflow.workflows.vasp.handlers import run_vasp_kwargs
 from polaronflow.workflows.vasp.sets import ScanUSetGenerator
-from polaronflow.workflows.vasp.spec import RECORD_KEY
+from polaronflow.workflows.vasp.spec import RECORD_KEY, VaspJobSpec
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -91,3 +92,41 @@ def make_job(maker: BaseVaspMaker, structure: Structure, prev_dir: str | Path | 
     if record:
         new_job.metadata = {**(new_job.metadata or {}), "polaronflow": record}
     return new_job
+
+
+def maker_from_spec(
+    spec: VaspJobSpec,
+    walltime: int | None = None,
+    vasp_cmd: str | None = None,
+    potcar_spec: bool = False,
+) -> BaseVaspMaker:
+    """Build the atomate2 maker of a planned VASP job.
+
+    Parameters
+    ----------
+    spec
+        The planned job (name, relax/static, input-set generator, record, WAVECAR hand-off).
+    walltime
+        Wall time (s) for custodian's WalltimeHandler, or None.
+    vasp_cmd
+        VASP command, or None for atomate2's ``VASP_CMD``.
+    potcar_spec
+        Write POTCAR.spec instead of POTCAR in the run folder.
+
+    Returns
+    -------
+    atomate2.vasp.jobs.base.BaseVaspMaker
+        A :class:`ScanURelaxMaker` or :class:`ScanUStaticMaker`.
+    """
+    cls = ScanURelaxMaker if spec.calc == "relax" else ScanUStaticMaker
+    # A fresh generator: one used for a dry run still holds that run's structure, which
+    # would otherwise be serialised into every FireWorks spec.
+    generator = dataclasses.replace(spec.generator, structure=None)
+    return cls(
+        name=spec.name,
+        input_set_generator=generator,
+        run_vasp_kwargs=run_vasp_kwargs(walltime, vasp_cmd),
+        copy_vasp_kwargs={"additional_vasp_files": ("WAVECAR",)} if spec.copy_wavecar else {},
+        write_input_set_kwargs={"potcar_spec": True} if potcar_spec else {},
+        write_additional_data={RECORD_KEY: dict(spec.record)},
+    )

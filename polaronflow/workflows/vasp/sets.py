@@ -194,6 +194,10 @@ class ScanUSetGenerator(VaspInputGenerator):
         Add the ``doped`` section (ISYM 0) for cells with a dopant and polaron seeds.
     lwave
         Write WAVECAR (the ramp hands it to the next step).
+    fresh_start
+        Start from scratch whatever files lie in the run folder: ``ISTART = 0`` (no WAVECAR
+        read, so MAGMOM acts) and ``ICHARG = 2`` (charge from atomic densities), written
+        explicitly. Used by the re-seeded retry of a delocalised ramp step.
     kpoint_length
         L (Å) of :func:`kpoint_mesh`; None takes the parameter file's.
     kpoint_mesh
@@ -213,6 +217,7 @@ class ScanUSetGenerator(VaspInputGenerator):
     nupdown: int | None = None
     doped: bool = False
     lwave: bool = False
+    fresh_start: bool = False
     kpoint_length: float | None = None
     kpoint_mesh: tuple[int, int, int] | None = None
     molecule: bool | None = None
@@ -272,6 +277,9 @@ class ScanUSetGenerator(VaspInputGenerator):
             updates.update(params["doped"])
         if self.lwave:
             updates["LWAVE"] = True
+        if self.fresh_start:
+            updates["ISTART"] = 0
+            updates["ICHARG"] = 2
         if self.nupdown is not None:
             updates["NUPDOWN"] = int(self.nupdown)
         updates.update(self._hubbard_tags())

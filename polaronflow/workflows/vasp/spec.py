@@ -2,7 +2,8 @@
 
 Planning (``polaronflow inputs``) works on :class:`VaspJobSpec` objects only, so a dry run
 never imports atomate2's job machinery, emmet or custodian (seconds of start-up); the atomate2
-maker is built from a spec when a Flow is made (:meth:`VaspJobSpec.maker`).
+maker is built from a spec when a Flow is made
+(:func:`polaronflow.workflows.vasp.makers.maker_from_spec`).
 
 Every polaronflow VASP job writes ``polaronflow.json`` (the spec's :attr:`record`) into its
 run folder via atomate2's ``write_additional_data``; atomate2's task document then holds it
@@ -16,8 +17,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from atomate2.vasp.jobs.base import BaseVaspMaker
-
     from polaronflow.workflows.vasp.sets import ScanUSetGenerator
 
 #: Key of the record in ``write_additional_data`` (":" becomes "." — FireWorks forbids "."
@@ -25,11 +24,9 @@ if TYPE_CHECKING:
 RECORD_KEY = "polaronflow:json"
 #: File name of the record in a run (or dry-run) folder.
 RECORD_FILE = "polaronflow.json"
-
-
-def format_u(u: float) -> str:
-    """Format a U value for a job name: 9.0 -> "9", 6.5 -> "6.5"."""
-    return f"{float(u):g}"
+#: Default bond-distortion seed of a re-seeded retry (+3 % on the seed W's six W–O bonds):
+#: a fresh start from moments alone tends to delocalise again at the same U.
+DEFAULT_RESEED_STRETCH = 0.03
 
 
 def job_record(name: str, role: str, **fields: Any) -> dict[str, Any]:
@@ -83,41 +80,3 @@ class VaspJobSpec:
     def with_generator(self, **updates: Any) -> VaspJobSpec:
         """A copy whose generator has ``updates`` applied (``dataclasses.replace``)."""
         return dataclasses.replace(self, generator=dataclasses.replace(self.generator, **updates))
-
-    def maker(
-        self,
-        walltime: int | None = None,
-        vasp_cmd: str | None = None,
-        potcar_spec: bool = False,
-    ) -> BaseVaspMaker:
-        """Build the atomate2 maker (imports atomate2's job machinery and custodian).
-
-        Parameters
-        ----------
-        walltime
-            Wall time (s) for custodian's WalltimeHandler, or None.
-        vasp_cmd
-            VASP command, or None for atomate2's ``VASP_CMD``.
-        potcar_spec
-            Write POTCAR.spec instead of POTCAR in the run folder.
-
-        Returns
-        -------
-        atomate2.vasp.jobs.base.BaseVaspMaker
-            A :class:`~polaronflow.workflows.vasp.makers.ScanURelaxMaker` or ``ScanUStaticMaker``.
-        """
-        from polaronflow.workflows.vasp.handlers import run_vasp_kwargs
-        from polaronflow.workflows.vasp.makers import ScanURelaxMaker, ScanUStaticMaker
-
-        cls = ScanURelaxMaker if self.calc == "relax" else ScanUStaticMaker
-        # A fresh generator: one used for a dry run still holds that run's structure, which
-        # would otherwise be serialised into every FireWorks spec.
-        generator = dataclasses.replace(self.generator, structure=None)
-        return cls(
-            name=self.name,
-            input_set_generator=generator,
-            run_vasp_kwargs=run_vasp_kwargs(walltime, vasp_cmd),
-            copy_vasp_kwargs={"additional_vasp_files": ("WAVECAR",)} if self.copy_wavecar else {},
-            write_input_set_kwargs={"potcar_spec": True} if potcar_spec else {},
-            write_additional_data={RECORD_KEY: dict(self.record)},
-        )

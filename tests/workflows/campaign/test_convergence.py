@@ -66,9 +66,11 @@ def test_loop_raises_density_until_converged(mgo):
     assert meshes[0] == kpoint_mesh(mgo, 10)
     # each mesh denser than the last, no mesh repeated
     assert all(b[0] > a[0] for a, b in itertools.pairwise(meshes))
-    # stopped at the first pair closer than 0.02 meV/atom, not before
+    # stopped at the first two consecutive differences below 0.02 meV/atom, not before
     deltas = [abs(b - a) for a, b in itertools.pairwise(energies)]
-    assert deltas[-1] < 2e-5 and all(d >= 2e-5 for d in deltas[:-1])
+    assert maker.consecutive == 2
+    assert deltas[-1] < 2e-5 and deltas[-2] < 2e-5
+    assert not any(a < 2e-5 and b < 2e-5 for a, b in itertools.pairwise(deltas[:-1]))
     assert res.mesh == meshes[-1]
     assert res.energy == pytest.approx(energies[-1] * len(mgo))
     assert res.dir_name == f"/runs/{meshes[-1][0]}"
@@ -82,9 +84,9 @@ def test_loop_cap_fails_clearly(mgo):
     from polaronflow.workflows.campaign.convergence import KPointConvergenceMaker
 
     maker = KPointConvergenceMaker(
-        name="ref-MgO", static_maker=FakeStatic(), start_length=10, max_steps=2
+        name="ref-MgO", static_maker=FakeStatic(), start_length=10, max_steps=3
     )
-    with pytest.raises(WorkflowError, match=r"ref-MgO not reached after 2 meshes"):
+    with pytest.raises(WorkflowError, match=r"ref-MgO not reached after 3 meshes"):
         run_locally(maker.make(mgo), log=False, raise_immediately=True)
 
 

@@ -1,4 +1,4 @@
-"""The campaign: job names, dependencies, options, bad input, FireWorks conversion."""
+"""The campaign: the typed plan, the one Flow builder, options, bad input, FireWorks."""
 
 from __future__ import annotations
 
@@ -36,41 +36,57 @@ PAPER_JOBS = [
 ]
 
 
+def _jobs(flow) -> dict:
+    """Every job of a Flow (sub-flows such as the U ramps included), by name."""
+    return {job.name: job for job, _ in flow.iterflow()}
+
+
 @pytest.fixture(scope="module")
 def plan():
-    from polaronflow.workflows.campaign.flow import plan_campaign
+    from polaronflow.workflows.campaign.plan import plan_campaign
 
     return plan_campaign()
 
 
 @pytest.fixture(scope="module")
 def flow(plan):
-    from polaronflow.workflows.campaign.flow import flow_from_plan
+    from polaronflow.workflows.campaign.maker import campaign_flow
 
-    return flow_from_plan(plan)
+    return campaign_flow(plan)
 
 
-def test_plan_names_and_dependency_order(plan):
-    assert [p.name for p in plan] == PAPER_JOBS
+def test_plan_is_a_typed_tree_in_dependency_order(plan):
+    from polaronflow.naming import Role
+
+    jobs = list(plan.jobs())
+    # the loop's first static stands for the loop in the dry run
+    assert [j.loop or j.name for j in jobs] == PAPER_JOBS
     seen: set[str] = set()
-    for p in plan:
-        assert set(p.parents) <= seen, f"{p.name} runs before its parents {p.parents}"
-        seen.add(p.name)
-    by_name = {p.name: p for p in plan}
-    assert by_name["wo3-unit-relax"].spec.generator.isif == 3
-    assert by_name["wo3-unit-relax"].spec.generator.hubbard_u == {"W": 5.0}
-    assert len(by_name["wo3-supercell"].structure) == 256
+    for j in jobs:
+        assert set(j.parents) <= seen, f"{j.name} runs before its parents {j.parents}"
+        seen.add(j.name)
+    assert plan.pristine.unit_relax.generator.isif == 3
+    assert plan.pristine.unit_relax.generator.hubbard_u == {"W": 5.0}
+    assert len(plan.pristine.supercell) == 256
+    mg, h2 = plan.systems
+    assert (mg.tag, mg.electrons, h2.tag, h2.electrons) == ("mg", 2, "h2", 2)
+    assert mg.structure.composition.formula == "Mg1 W64 O192"
+    assert len(h2.structure) == 258
+    assert mg.ramp.schedule == (9.0, 8.0, 7.0, 6.0, 5.0)
+    by_name = {j.name: j for j in jobs}
     assert by_name["mg-seed"].parents == ["wo3-supercell-relax"]
-    assert by_name["mg-seed"].structure.composition.formula == "Mg1 W64 O192"
-    assert len(by_name["h2-seed"].structure) == 258
-    assert by_name["ref-O2-kconv"].kconv.molecule is True
+    assert by_name["mg-seed"].role is Role.SEED
+    assert by_name["mg-static"].role is Role.RAMP_STATIC
+    o2 = next(r for r in plan.references if r.phase == "O2")
+    assert o2.molecule is True and o2.kconv.molecule is True
+    assert by_name["ref-O2-kconv-k1x1x1"].loop == "ref-O2-kconv"
 
 
 FLOW_JOBS = [*PAPER_JOBS, "campaign-analysis"]  # the plan's jobs + the final analysis job
 
 
 def test_flow_wires_outputs(flow):
-    jobs = {j.name: j for j in flow.jobs}
+    jobs = _jobs(flow)
     assert sorted(jobs) == sorted(FLOW_JOBS)
     sc = jobs["wo3-supercell"]
     assert sc.function_args[0].uuid == jobs["wo3-unit-relax"].uuid
@@ -116,7 +132,7 @@ def test_flow_converts_to_fireworks_workflow(flow):
 
 
 def test_variants_nupdown_and_configurations():
-    from polaronflow.workflows.campaign.flow import plan_campaign
+    from polaronflow.workflows.campaign.plan import plan_campaign
 
     plan = plan_campaign(
         ions=["Mg"],
@@ -125,9 +141,9 @@ def test_variants_nupdown_and_configurations():
         references=False,
         schedule=(9, 5),
     )
-    names = [p.name for p in plan if p.kind == "seed"]
+    names = [s.seed_name for s in plan.systems]
     assert names == [f"mg-c{c}{n}-seed" for c in (1, 2) for n in ("", "-nupdown0", "-nupdown2")]
-    by_name = {p.name: p for p in plan}
+    by_name = {j.name: j for j in plan.jobs()}
     # NUPDOWN 0: antiparallel seeds so the start fits the fixed zero total moment
     m0 = by_name["mg-c2-nupdown0-seed"].structure.site_properties["magmom"]
     assert sorted(m for m in m0 if m) == [-1.0, 1.0]
@@ -136,7 +152,7 @@ def test_variants_nupdown_and_configurations():
     assert all(m == 1.0 for m in m2 if m)
     assert by_name["mg-c1-nupdown2-static"].spec.generator.nupdown == 2
     assert by_name["mg-c1-static"].spec.generator.nupdown is None
-    assert not [p for p in plan if p.name.startswith("ref-")]
+    assert not plan.references
 
 
 @pytest.mark.parametrize(
@@ -159,14 +175,14 @@ def test_variants_nupdown_and_configurations():
 )
 def test_bad_options(kwargs, exc, match):
     from polaronflow import errors
-    from polaronflow.workflows.campaign.flow import plan_campaign
+    from polaronflow.workflows.campaign.plan import plan_campaign
 
     with pytest.raises(getattr(errors, exc), match=match):
         plan_campaign(**kwargs)
 
 
 def test_parse_ion():
-    from polaronflow.workflows.campaign.flow import parse_ion
+    from polaronflow.workflows.campaign.options import parse_ion
 
     assert parse_ion("Mg").label == "mg"
     assert (parse_ion("2H").ion, parse_ion("2H").protons, parse_ion("2H").label) == ("H", 2, "h2")
@@ -177,7 +193,7 @@ def test_parse_ion():
 def test_ramp_steps_and_statics_check_their_polarons(flow):
     from polaronflow.workflows.vasp.checks import PolaronCheckedVaspMaker
 
-    jobs = {j.name: j for j in flow.jobs}
+    jobs = _jobs(flow)
     for name in ("mg-ramp-u9", "mg-ramp-u5", "mg-static", "h2-ramp-u7", "h2-static"):
         assert isinstance(jobs[name].function.__self__, PolaronCheckedVaspMaker), name
         assert jobs[name].function.__self__.reseed_on_delocalisation is False

@@ -26,8 +26,8 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 
 def _fingerprint(**changes):
-    from polaronflow.workflows.campaign.flow import make_options
-    from polaronflow.workflows.runtime.submit import campaign_fingerprint
+    from polaronflow.workflows.campaign.fingerprint import campaign_fingerprint
+    from polaronflow.workflows.campaign.options import make_options
 
     return campaign_fingerprint(make_options(**(SMALL | changes)))
 
@@ -66,8 +66,8 @@ def test_fingerprint_follows_structures_and_settings_not_runtime(tmp_path):
     assert _fingerprint(host=tmp_path / "host.cif") == _fingerprint(host=moved)
     # the same in another process (no dependence on hash seeds or object ids)
     code = (
-        "from polaronflow.workflows.campaign.flow import make_options\n"
-        "from polaronflow.workflows.runtime.submit import campaign_fingerprint\n"
+        "from polaronflow.workflows.campaign.options import make_options\n"
+        "from polaronflow.workflows.campaign.fingerprint import campaign_fingerprint\n"
         f"print(campaign_fingerprint(make_options(**{SMALL!r})))\n"
     )
     out = subprocess.run(

@@ -36,7 +36,7 @@ def _cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Popen:
 
 
 def _small_flow(name: str):
-    from polaronflow.workflows.campaign.flow import build_campaign
+    from polaronflow.workflows.campaign.maker import build_campaign
 
     flow = build_campaign(ions=["Mg"], references=False, schedule=(9, 5), analysis=False)
     flow.name = name
@@ -273,7 +273,7 @@ from pathlib import Path
 from jobflow import Flow
 from pymatgen.core import Lattice, Structure
 from polaronflow.settings import load_settings
-from polaronflow.workflows.campaign.steps import supercell_job
+from polaronflow.workflows.campaign.jobs import supercell_job
 
 project, go, name = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 flow = Flow([supercell_job(Structure(Lattice.cubic(3.8), ["W"], [[0, 0, 0]]), (1, 1, 1))],

@@ -1,8 +1,10 @@
 """VASP failures through custodian: fixed when fixable, a stopped branch with its reason if not.
 
-Every job runs atomate2's real ``run_vasp`` (custodian with polaronflow's handler set and
-validators from ``polaronflow.workflows.vasp.handlers``) with the mock-VASP emulator as the VASP
-command (``mock_vasp.mode = "custodian"``); the emulator's fault injection decides the failure.
+The Flow is the campaign ``polaronflow submit`` builds (small: Mg only, 2x1x1 supercell,
+U 9 -> 5, fast k-points, no references). Every job runs atomate2's real ``run_vasp``
+(custodian with polaronflow's handler set and validators from
+``polaronflow.workflows.vasp.handlers``) with the mock-VASP emulator as the VASP command
+(``mock_vasp.mode = "custodian"``); the emulator's fault injection decides the failure.
 """
 
 from __future__ import annotations
@@ -17,29 +19,30 @@ import pytest
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
-@pytest.fixture(scope="module")
-def seeded():
-    from polaronflow.structures.builder import build_doped
-
-    return build_doped(ion="Mg", supercell=(2, 1, 1)).structure
-
-
 def _read(folder: Path, name: str) -> str:
     gz = folder / f"{name}.gz"
     return gzip.open(gz, "rt").read() if gz.exists() else (folder / name).read_text()
 
 
-def _flow(seeded):
-    from polaronflow.workflows.campaign.ramp import URampMaker
-    from polaronflow.workflows.vasp.sets import ScanUSetGenerator
+def _flow(tmp_path: Path):
+    from polaronflow.emulator.fast import fast_parameters_file
+    from polaronflow.workflows.campaign.maker import build_campaign
 
-    maker = URampMaker(
-        name="mg",
+    return build_campaign(
+        ions=["Mg"],
+        supercell=(2, 1, 1),
+        references=False,
         schedule=(9, 5),
-        with_static=False,
-        relax_generator=ScanUSetGenerator(calc="relax", kpoint_mesh=(1, 1, 1)),
+        parameters_file=fast_parameters_file(tmp_path / "fast_parameters.yaml"),
     )
-    return maker.make(seeded)
+
+
+def _ramp(mock_vasp) -> list[str]:
+    return [n for n in mock_vasp.job_names if n.startswith("mg-")]
+
+
+def _folder(mock_vasp, name: str) -> Path:
+    return dict(zip(mock_vasp.job_names, mock_vasp.runs, strict=True))[name]
 
 
 def _run(flow, tmp_path: Path, monkeypatch):
@@ -54,10 +57,14 @@ def _run(flow, tmp_path: Path, monkeypatch):
     return responses, docs
 
 
-def test_handler_set_is_the_one_custodian_runs(seeded) -> None:
+def test_handler_set_is_the_one_custodian_runs(tmp_path) -> None:
+    from atomate2.vasp.jobs.base import BaseVaspMaker
+
     from polaronflow.workflows.vasp.handlers import EXCLUDED_HANDLERS
 
-    for job in _flow(seeded).jobs:
+    vasp_jobs = [j for j, _ in _flow(tmp_path).iterflow() if isinstance(j.maker, BaseVaspMaker)]
+    assert len(vasp_jobs) == 6  # unit cell, supercell relax + static, 2 ramp steps, static
+    for job in vasp_jobs:
         kwargs = job.maker.run_vasp_kwargs
         names = {type(h).__name__ for h in kwargs["handlers"]}
         assert "VaspErrorHandler" in names and not names & set(EXCLUDED_HANDLERS)
@@ -65,17 +72,15 @@ def test_handler_set_is_the_one_custodian_runs(seeded) -> None:
 
 
 @pytest.mark.parametrize("fault", ["zbrent", "edddav"])
-def test_fixable_error_is_corrected_and_recorded(
-    mock_vasp, tmp_path, monkeypatch, seeded, fault
-) -> None:
+def test_fixable_error_is_corrected_and_recorded(mock_vasp, tmp_path, monkeypatch, fault) -> None:
     from pymatgen.io.vasp import Incar
 
     mock_vasp.mode = "custodian"
     mock_vasp.fault("mg-ramp-u9", fault)
-    flow = _flow(seeded)
+    flow = _flow(tmp_path)
     _, docs = _run(flow, tmp_path, monkeypatch)
     # the corrected job completed and the ramp went on
-    assert [n for n in mock_vasp.job_names] == ["mg-ramp-u9", "mg-ramp-u5"]
+    assert _ramp(mock_vasp) == ["mg-ramp-u9", "mg-ramp-u5", "mg-static"]
     out = docs["mg-ramp-u9"]["output"]
     assert out["state"] == "successful"
     corrections = out["custodian"][0]["corrections"]
@@ -83,7 +88,7 @@ def test_fixable_error_is_corrected_and_recorded(
     actions = corrections[0]["actions"]
     assert actions, "custodian recorded no action"
     # the fix is in the INCAR the successful rerun used
-    folder = mock_vasp.runs[0]
+    folder = _folder(mock_vasp, "mg-ramp-u9")
     incar = Incar.from_str(_read(folder, "INCAR"))
     incar_sets = [a["action"]["_set"] for a in actions if a.get("dict") == "INCAR"]
     for change in incar_sets:
@@ -106,23 +111,24 @@ def _failure_log(caplog) -> str:
 
 
 def test_unfixable_error_stops_the_branch_with_its_reason(
-    mock_vasp, tmp_path, monkeypatch, seeded, caplog
+    mock_vasp, tmp_path, monkeypatch, caplog
 ) -> None:
     caplog.set_level(logging.INFO, logger="jobflow")
     mock_vasp.mode = "custodian"
     mock_vasp.fault("mg-ramp-u9", "unconverged persistent=true")
-    flow = _flow(seeded)
-    responses, docs = _run(flow, tmp_path, monkeypatch)
-    u9, u5 = flow.jobs
-    # the failing job has no output and its child never ran
-    assert u9.uuid not in responses and u5.uuid not in responses
-    assert docs == {}
-    assert mock_vasp.job_names == ["mg-ramp-u9"]
+    flow = _flow(tmp_path)
+    _, docs = _run(flow, tmp_path, monkeypatch)
+    # the failing job has no output and its children never ran
+    assert not {"mg-ramp-u9", "mg-ramp-u5", "mg-static"} & set(docs)
+    assert _ramp(mock_vasp) == ["mg-ramp-u9"]
+    # the analysis job still ran and says what is missing
+    missing = docs["campaign-analysis"]["output"]["missing_reasons"]
+    assert "did not finish" in missing["mg-static"]
     # the reason: custodian gave up after its corrections, each recorded
     log = _failure_log(caplog)
     assert "mg-ramp-u9 failed with exception" in log
     assert "MaxCorrectionsPerJobError" in log, log
-    folder = mock_vasp.runs[0]
+    folder = _folder(mock_vasp, "mg-ramp-u9")
     record = json.loads(_read(folder, "custodian.json"))
     errors = [e for run in record for c in run["corrections"] for e in c["errors"]]
     assert errors and set(errors) <= {"Unconverged", "NonConverging"}, errors
@@ -131,7 +137,7 @@ def test_unfixable_error_stops_the_branch_with_its_reason(
 
 
 def test_truncated_vasprun_is_never_reported_converged(
-    mock_vasp, tmp_path, monkeypatch, seeded, caplog
+    mock_vasp, tmp_path, monkeypatch, caplog
 ) -> None:
     from polaronflow.analysis.readers import read_run
     from polaronflow.errors import RunReadError
@@ -139,12 +145,11 @@ def test_truncated_vasprun_is_never_reported_converged(
     caplog.set_level(logging.INFO, logger="jobflow")
     mock_vasp.mode = "custodian"
     mock_vasp.fault("mg-ramp-u9", "truncated")
-    flow = _flow(seeded)
-    responses, docs = _run(flow, tmp_path, monkeypatch)
-    u9, u5 = flow.jobs
-    assert u9.uuid not in responses and u5.uuid not in responses and docs == {}
+    flow = _flow(tmp_path)
+    _, docs = _run(flow, tmp_path, monkeypatch)
+    assert not {"mg-ramp-u9", "mg-ramp-u5", "mg-static"} & set(docs)
     assert "VasprunXMLValidator" in _failure_log(caplog)
-    folder = mock_vasp.runs[0]
+    folder = _folder(mock_vasp, "mg-ramp-u9")
     assert "</modeling>" not in _read(folder, "vasprun.xml")
     with pytest.raises(RunReadError):
         read_run(folder)

@@ -49,7 +49,7 @@ POTCARS = {"W": "W_sv", "O": "O", "Mg": "Mg_pv", "H": "H"}
 @pytest.fixture(scope="module")
 def dry_run(tmp_path_factory) -> tuple[Path, dict]:
     from polaronflow.workflows.campaign.dryrun import write_inputs
-    from polaronflow.workflows.campaign.flow import plan_campaign
+    from polaronflow.workflows.campaign.plan import plan_campaign
 
     out = tmp_path_factory.mktemp("dry") / "campaign"
     # CPU time of this process: the < 3 s budget of `polaronflow inputs` without imports,
@@ -143,7 +143,7 @@ def test_magmom_only_on_polaron_seeds(dry_run):
     from pymatgen.core import Structure
 
     out, info = dry_run
-    seeds = {p.name: p.manifest for p in info["plan"] if p.kind == "seed"}
+    seeds = {s.seed_name: s.manifest for s in info["plan"].systems}
     for system in ("mg", "h2"):
         wanted = {s["w_index"] for s in seeds[f"{system}-seed"]["polaron_seeds"]}
         assert len(wanted) == 2  # one Mg or two H: two electrons, two W5+ seeds
@@ -243,7 +243,7 @@ def _seeded(wo3_supercell):
 
 
 def test_shared_structure_work_builds_once_and_writes_the_same(wo3_supercell, monkeypatch):
-    from polaronflow.workflows import sets
+    from polaronflow.workflows.vasp import sets
     from polaronflow.workflows.vasp.sets import ScanUSetGenerator, shared_structure_work
 
     seeded = _seeded(wo3_supercell)
