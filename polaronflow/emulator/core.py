@@ -13,11 +13,18 @@ from pathlib import Path
 import numpy as np
 
 from polaronflow.analysis.rundata import SYNTHETIC_MARKER
-from polaronflow.emulator.faults import ERROR_TEXT, active_faults, requested_faults
+from polaronflow.emulator.faults import (
+    ERROR_TEXT,
+    FATAL,
+    active_faults,
+    death_point,
+    requested_faults,
+)
 from polaronflow.emulator.inputs import JobInputs, read_job
 from polaronflow.emulator.outcar import stdout_text, write_oszicar, write_outcar
 from polaronflow.emulator.physics import RunModel, _seed, build_run, classify, is_truthy
-from polaronflow.emulator.scenario import Scenario, load_scenario
+from polaronflow.emulator.scenario import FaultSpec, Scenario, load_scenario
+from polaronflow.emulator.state import ElectronicState
 from polaronflow.emulator.vasprun import dos_grid, write_vasprun
 
 SCENARIO_ENV = "POLARONFLOW_EMULATOR_SCENARIO"
@@ -30,8 +37,42 @@ def _masses(job: JobInputs) -> list[float]:
     return [float(Element(el).atomic_mass) for el in job.block_elements]
 
 
-def _write_contcar(path: Path, job: JobInputs, run: RunModel) -> None:
-    final = run.steps[-1]
+def _cut_vasprun(path: Path, death: tuple[int, int]) -> None:
+    """Cut vasprun.xml where a run stopped at ``death`` leaves it (VASP writes as it goes).
+
+    The file keeps the completed ionic steps and the SCF steps done in the step that died,
+    then stops part-way through the next line, as a killed job's buffered write does.
+    """
+    text = path.read_text()
+    step, scf = death
+    start = -1
+    for _ in range(step + 1):
+        start = text.find("<calculation>", start + 1)
+    if start < 0:
+        start = text.find("<calculation>")
+    pos = text.find("\n", start) + 1
+    for _ in range(scf):
+        nxt = text.find("</scstep>", pos)
+        if nxt < 0:
+            break
+        pos = text.find("\n", nxt) + 1
+    cut = min(pos + 37, len(text) - 1)
+    with open(path, "r+") as fh:
+        fh.truncate(len(text[:cut].encode()))
+
+
+def _cut_vasprun_at_end(path: Path, rng: np.random.Generator) -> None:
+    """Cut vasprun.xml in its final eigenvalue/DOS part: every ionic step looks complete."""
+    text = path.read_text()
+    start = text.rfind("<eigenvalues>")
+    start = start if start > 0 else int(0.6 * len(text))
+    cut = int(start + rng.uniform(0.05, 0.9) * (len(text) - start))
+    with open(path, "r+") as fh:
+        fh.truncate(len(text[:cut].encode()))
+
+
+def _write_contcar(path: Path, job: JobInputs, run: RunModel, step: int = -1) -> None:
+    final = run.steps[step]
     lines = [
         f"{SYNTHETIC_MARKER} emulator CONTCAR: {job.poscar_comment}".strip()[:200],
         "   1.00000000000000",
@@ -74,6 +115,9 @@ def _write_chgcar(path: Path, job: JobInputs, run: RunModel) -> None:
         r2 = np.sum((d @ final.lattice) ** 2, axis=1)
         blob = np.exp(-r2 / 2.0)
         spin += run.site_moments[site] * blob / blob.mean()
+    # The moment outside the polaron spheres (tails, O, interstitial) spread evenly, so the
+    # spin density integrates to the total moment, as VASP's does.
+    spin += run.total_moment - spin.mean()
     del vol
 
     def block(values: np.ndarray) -> str:
@@ -121,29 +165,57 @@ def run_emulator(
     faults = active_faults(directory, requested_faults(directory, scen, system, job.u_on_w))
     kinds = {f.kind for f in faults}
     run = build_run(job, scen, faults)
-    error = next((ERROR_TEXT[k] for k in ("edddav", "zbrent") if k in kinds), None)
-    truncated = "truncated" in kinds or "edddav" in kinds
+    fatal = next((f for f in faults if f.kind in FATAL), None)
+    if fatal is None and run.too_few_bands:
+        # the INCAR's NBANDS cannot hold the electrons: VASP warns, custodian stops it
+        fatal = FaultSpec(kind="too_few_bands")
+    death = None
+    if fatal is not None:
+        rng = np.random.default_rng([_seed(job), FATAL.index(fatal.kind)])
+        scf_counts = [len(s.scf_energies) for s in run.steps]
+        death = death_point(fatal.kind, len(run.steps), scf_counts, run.relaxation, rng, spec=fatal)
+        if death is None:
+            run.notes.append(f"fault {fatal.kind!r} does not apply to this run: ignored")
+    error = ERROR_TEXT[fatal.kind] if (fatal is not None and death is not None) else None
+    error = error or None  # a kill prints nothing
+    truncated = "truncated" in kinds and death is None
     masses = _masses(job)
     nedos = len(dos_grid(run, job)[0])
     with open(directory / "vasprun.xml", "w", buffering=_BUFFER) as fh:
         write_vasprun(fh, job, run, masses, seed=_seed(job))
-    if truncated:
-        # Killed mid-write: cut the file part-way through, as a dying job leaves it.
-        size = (directory / "vasprun.xml").stat().st_size
-        os.truncate(directory / "vasprun.xml", int(size * 0.6))
+    if death is not None:
+        _cut_vasprun(directory / "vasprun.xml", death)
+    elif truncated:
+        _cut_vasprun_at_end(directory / "vasprun.xml", np.random.default_rng(_seed(job)))
     with open(directory / "OUTCAR", "w", buffering=_BUFFER) as fh:
-        write_outcar(fh, job, run, masses, nedos, truncated=truncated, error_text=error)
-    with open(directory / "OSZICAR", "w") as fh:
-        write_oszicar(fh, job, run)
-    _write_contcar(directory / "CONTCAR", job, run)
-    if is_truthy(job.incar.get("LWAVE", True)) and not truncated:
-        (directory / "WAVECAR").write_text(
-            f"{SYNTHETIC_MARKER}: WAVECAR stand-in written by the polaronflow emulator; "
-            "it holds no wavefunctions\n"
+        write_outcar(
+            fh, job, run, masses, nedos, truncated=truncated, error_text=error, death=death
         )
-    if is_truthy(job.incar.get("LCHARG", True)) and not truncated:
+    with open(directory / "OSZICAR", "w") as fh:
+        write_oszicar(fh, job, run, death)
+    if death is None:
+        _write_contcar(directory / "CONTCAR", job, run)
+    elif death[0] > 0:
+        # VASP rewrites CONTCAR after each completed ionic step
+        _write_contcar(directory / "CONTCAR", job, run, step=death[0] - 1)
+    else:
+        # killed in the first ionic step: the CONTCAR VASP opened is still empty
+        (directory / "CONTCAR").write_text("")
+    stopped = truncated or death is not None
+    # WAVECAR and CHGCAR are written at the end of a run: a stopped run leaves none (an old
+    # WAVECAR copied in for the start stays as it was)
+    if is_truthy(job.incar.get("LWAVE", True)) and not stopped:
+        state = ElectronicState(
+            species=list(job.species),
+            ispin=run.ispin,
+            polarons=list(zip(run.polaron_sites, run.polaron_signs, strict=True)),
+            free_electrons=run.free_electrons,
+            u_on_w=run.u_on_w,
+        )
+        (directory / "WAVECAR").write_text(state.to_text())
+    if is_truthy(job.incar.get("LCHARG", True)) and not stopped:
         _write_chgcar(directory / "CHGCAR", job, run)
-    run.notes.append(stdout_text(job, run, error, truncated))
+    run.notes.append(stdout_text(job, run, error, truncated, death))
     return run
 
 
@@ -167,7 +239,9 @@ def write_large_run(
     natoms
         Number of atoms: W_n O_3n plus one Mg (``natoms = 4 n + 1``; rounded down).
     nbands, nedos
-        NBANDS and NEDOS written to the INCAR.
+        NBANDS and NEDOS written to the INCAR. NBANDS is raised to hold the electrons
+        (14 per W, 6 per O, 8 for Mg, in ISPIN = 2 with two polaron levels) plus four empty
+        bands: fewer would be VASP's "TOO FEW BANDS" failure.
     nkpts
         Number of irreducible k-points (an explicit list is written).
     scenario
@@ -184,6 +258,7 @@ def write_large_run(
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     n_w = max(1, (natoms - 1) // 4)
+    nbands = max(nbands, (14 * n_w + 18 * n_w + 8) // 2 + 4)
     # A simple ReO3-like arrangement: W on a cubic grid, O on the bond midpoints.
     side = int(np.ceil(n_w ** (1 / 3)))
     a = 3.76

@@ -14,16 +14,17 @@ import numpy as np
 
 from polaronflow.analysis.rundata import SYNTHETIC_MARKER
 from polaronflow.emulator.inputs import JobInputs
-from polaronflow.emulator.physics import RunModel, is_truthy
+from polaronflow.emulator.physics import RunModel, energy_terms, is_truthy
 from polaronflow.emulator.vasprun import VASP_VERSION, potcar_title, rows
 
 _RULE = "-" * 104
-_ENERGY_TERMS = (
-    ("alpha Z        PSCENC", 0.02),
-    ("Ewald energy   TEWEN ", -6.0),
-    ("-Hartree energ DENC  ", -2.5),
-    ("-exchange      EXHF  ", 0.0),
-    ("-V(xc)+E(xc)   XCENC ", 0.55),
+# OUTCAR labels of the energy terms (VASP 6); EXHF is zero without Hartree-Fock.
+_TERM_LABELS = (
+    ("alpha Z        PSCENC", "alphaZ"),
+    ("Ewald energy   TEWEN ", "ewald"),
+    ("-Hartree energ DENC  ", "hartreedc"),
+    ("-exchange      EXHF  ", "_exhf"),
+    ("-V(xc)+E(xc)   XCENC ", "XCdc"),
 )
 
 
@@ -44,8 +45,13 @@ def fortran_e(x: float, digits: int, lead_zero: bool = True) -> str:
     return f"{sign}{body}E{'+' if exp >= 0 else '-'}{abs(exp):02d}"
 
 
-def oszicar_lines(run: RunModel, algo_label: str) -> list[str]:
-    """OSZICAR lines (header carries the synthetic marker at its end)."""
+def oszicar_lines(
+    run: RunModel, algo_label: str, death: tuple[int, int] | None = None
+) -> list[str]:
+    """OSZICAR lines (header carries the synthetic marker at its end).
+
+    ``death = (ionic step index, SCF steps done)``: the lines a run stopped there leaves.
+    """
     out = [
         "       N       E                     dE             d eps       ncg     rms"
         f"          rms(c)    {SYNTHETIC_MARKER}"
@@ -53,7 +59,10 @@ def oszicar_lines(run: RunModel, algo_label: str) -> list[str]:
     prev_final = None
     for n, step in enumerate(run.steps, start=1):
         prev = 0.0
+        dying = death is not None and n - 1 == death[0]
         for k, e in enumerate(step.scf_energies, start=1):
+            if dying and k > death[1]:
+                return out
             de = e - prev
             rms = max(abs(de) ** 0.5 * 0.1, 1e-4)
             line = "%s%4d    %19s   %12s   %12s%6d   %s" % (
@@ -69,17 +78,18 @@ def oszicar_lines(run: RunModel, algo_label: str) -> list[str]:
                 line += "    " + fortran_e(rms * 0.5, 3)
             out.append(line)
             prev = e
-        d_e = step.energy - (prev_final if prev_final is not None else 0.0)
+        free = step.energy + run.eentropy / 2
+        d_e = free - (prev_final if prev_final is not None else 0.0)
         line = "%4d F= %s E0= %s  d E =%s" % (
             n,
-            fortran_e(step.energy, 8, False),
+            fortran_e(free, 8, False),
             fortran_e(step.energy, 8, False),
             fortran_e(d_e, 6, False),
         )
         if run.ispin == 2:
             line += "  mag=%11.4f" % run.total_moment
         out.append(line)
-        prev_final = step.energy
+        prev_final = free
     return out
 
 
@@ -88,9 +98,11 @@ def _algo_label(job: JobInputs) -> str:
     return {"a": "CG :", "c": "CG :", "f": "RMM:", "v": "RMM:"}.get(algo, "DAV:")
 
 
-def write_oszicar(fh: IO[str], job: JobInputs, run: RunModel) -> None:
-    """Write OSZICAR."""
-    fh.write("\n".join(oszicar_lines(run, _algo_label(job))) + "\n")
+def write_oszicar(
+    fh: IO[str], job: JobInputs, run: RunModel, death: tuple[int, int] | None = None
+) -> None:
+    """Write OSZICAR (cut at ``death``, see :func:`oszicar_lines`)."""
+    fh.write("\n".join(oszicar_lines(run, _algo_label(job), death)) + "\n")
 
 
 def _table(title: str, values: np.ndarray) -> str:
@@ -126,6 +138,44 @@ def _eigen_listing(job: JobInputs, run: RunModel) -> str:
     return "".join(parts)
 
 
+def _basis_block(lattice: np.ndarray, encut: float) -> str:
+    """The "direct lattice vectors / reciprocal lattice vectors" block (ASE reads the cell)."""
+    recip = np.linalg.inv(lattice).T
+    vol = abs(np.linalg.det(lattice))
+    out = "  energy-cutoff  :  %10.2f\n  volume of cell :  %10.2f\n" % (encut, vol)
+    out += "      direct lattice vectors                 reciprocal lattice vectors\n"
+    out += rows("  %14.9f%13.9f%13.9f%16.9f%13.9f%13.9f\n", np.hstack([lattice, recip]))
+    lengths = np.concatenate([np.linalg.norm(lattice, axis=1), np.linalg.norm(recip, axis=1)])
+    out += "\n  length of vectors\n"
+    out += "  %14.9f%13.9f%13.9f%16.9f%13.9f%13.9f\n" % tuple(lengths)
+    return out
+
+
+#: Synthetic average electrostatic potentials at the cores (eV) and test-charge radii (Å).
+_CORE_POTENTIAL = {"W": (-48.6, 1.16), "O": (-70.9, 0.72), "Mg": (-38.2, 0.93), "H": (-25.3, 0.5)}
+
+
+def _core_potential_block(job: JobInputs, run: RunModel) -> str:
+    """The "average (electrostatic) potential at core" block (pymatgen reads it).
+
+    A W carrying a polaron holds an extra electron: its core potential is shallower by
+    ~0.5 eV per μB, so the polaron shows up here as in a real run.
+    """
+    species = np.asarray(job.species)
+    base = np.array([_CORE_POTENTIAL.get(el, (-40.0, 1.0))[0] for el in species])
+    # small site-to-site spread from the site index, deterministic
+    spread = 0.05 * np.sin(np.arange(len(species)) * 1.7)
+    pot = base + spread + 0.5 * np.abs(run.site_moments)
+    radii = "".join("%8.4f" % _CORE_POTENTIAL.get(el, (0, 1.0))[1] for el in job.block_elements)
+    out = "\n average (electrostatic) potential at core\n"
+    out += f"  the test charge radii are   {radii}\n"
+    out += "  (the norm of the test charge is              1.0000)\n"
+    for start in range(0, len(pot), 5):
+        chunk = range(start, min(start + 5, len(pot)))
+        out += "".join("%8d%9.4f" % (i + 1, pot[i]) for i in chunk) + "\n"
+    return out + " \n \n \n"
+
+
 def write_outcar(
     fh: IO[str],
     job: JobInputs,
@@ -134,8 +184,13 @@ def write_outcar(
     nedos: int,
     truncated: bool = False,
     error_text: str | None = None,
+    death: tuple[int, int] | None = None,
 ) -> None:
-    """Write OUTCAR (header, parameters, per-step energies, tables, forces, timing)."""
+    """Write OUTCAR (header, parameters, per-step energies, tables, forces, timing).
+
+    ``death = (ionic step index, SCF steps done)``: stop there, print ``error_text`` (VASP
+    6 writes its error boxes to OUTCAR as well as stdout) and write nothing after it.
+    """
     w = fh.write
     now = _dt.datetime.now()
     incar = job.incar
@@ -251,6 +306,23 @@ def write_outcar(
     metagga = incar.get("METAGGA")
     w("   METAGGA = %s    meta-GGA type\n" % (str(metagga).strip() if metagga else "F"))
     w("\n\n" + _RULE + "\n\n\n")
+    w(_basis_block(job.lattice, float(incar.get("ENCUT", 400.0))))
+    w("\n\n \n")
+    recip = np.linalg.inv(job.lattice).T
+    weights = np.asarray(job.kweights, dtype=float)
+    weights = weights / weights.sum()
+    cart_k = job.kpoints @ recip  # in units of 2pi/SCALE (SCALE = 1)
+    kcomment = "emulator k-points"
+    w(f" k-points in units of 2pi/SCALE and weight: {kcomment}\n")
+    w(rows("%13.8f%12.8f%12.8f%12.3f\n", np.column_stack([cart_k, weights])))
+    w(" \n")
+    w(f" k-points in reciprocal lattice and weights: {kcomment}\n")
+    w(rows("%13.8f%12.8f%12.8f%12.3f\n", np.column_stack([job.kpoints, weights])))
+    w(" \n position of ions in fractional coordinates (direct lattice) \n")
+    w(rows("%13.8f%12.8f%12.8f\n", job.frac_coords))
+    w(" \n position of ions in cartesian coordinates  (Angst):\n")
+    w(rows("%13.8f%12.8f%12.8f\n", job.frac_coords @ job.lattice))
+    w(" \n\n\n" + _RULE + "\n\n\n")
     for k, kp in enumerate(job.kpoints):
         npw = int(ngx[0] * ngx[1] * ngx[2] * 0.06) + (k * 7) % 13
         w(" k-point %2d :   %6.4f%7.4f%7.4f  plane waves: %7d\n" % (k + 1, *kp, npw))
@@ -262,10 +334,11 @@ def write_outcar(
 
     lorbit = int(incar.get("LORBIT", 0) or 0)
     nelect = job.nelect
-    last_index = len(run.steps) - 1
-    eatom = 0.0
     for n_step, step in enumerate(run.steps, start=1):
+        dying = death is not None and n_step - 1 == death[0]
         for k, e in enumerate(step.scf_energies, start=1):
+            if dying and k > death[1]:
+                break
             w("\n\n" + "-" * 39 + " Iteration %6d(%4d)  " % (n_step, k) + "-" * 39 + "\n\n\n")
             w("    POTLOK:  cpu time    0.1000: real time    0.1000\n")
             w("    --------------------------------------------\n")
@@ -285,23 +358,23 @@ def write_outcar(
             )
             w(" Free energy of the ion-electron system (eV)\n")
             w("  ---------------------------------------------------\n")
-            contrib = [frac * e for _, frac in _ENERGY_TERMS]
-            paw = (0.9 * abs(e), -0.95 * abs(e))
-            ebands = 0.4 * e
-            eatom = e - sum(contrib) - sum(paw) - ebands
-            for (label, _), val in zip(_ENERGY_TERMS, contrib, strict=True):
-                w("  %s =  %17.8f\n" % (label, val))
-            w("  PAW double counting   =  %17.8f %17.8f\n" % paw)
-            w("  entropy T*S    EENTRO =  %17.8f\n" % 0.0)
-            w("  eigenvalues    EBANDS =  %17.8f\n" % ebands)
-            w("  atomic energy  EATOM  =  %17.8f\n" % eatom)
+            e_fr, e_wo = e + run.eentropy / 2, e - run.eentropy / 2
+            t = energy_terms(job.species, e_fr, run.eentropy, k)
+            for label, name in _TERM_LABELS:
+                w("  %s =  %17.8f\n" % (label, t.get(name, 0.0)))
+            w("  PAW double counting   =  %17.8f %17.8f\n" % (t["pawpsdc"], t["pawaedc"]))
+            w("  entropy T*S    EENTRO =  %17.8f\n" % t["eentropy"])
+            w("  eigenvalues    EBANDS =  %17.8f\n" % t["bandstr"])
+            w("  atomic energy  EATOM  =  %17.8f\n" % t["atom"])
             w("  ---------------------------------------------------\n")
-            w("  free energy    TOTEN  =  %17.8f eV\n\n" % e)
-            w("  energy without entropy =  %17.8f  energy(sigma->0) =  %17.8f\n\n\n" % (e, e))
+            w("  free energy    TOTEN  =  %17.8f eV\n\n" % e_fr)
+            w("  energy without entropy =  %17.8f  energy(sigma->0) =  %17.8f\n\n\n" % (e_wo, e))
             w(_RULE + "\n\n\n")
-            if error_text and error_text.startswith(" Error EDDDAV") and k == 3:
+        if dying:
+            if error_text:
                 w(error_text + "\n")
-                return
+            return
+        w(_core_potential_block(job, run))
         w(
             "\n\n E-fermi : %8.4f     XC(G=0): %8.4f     alpha+bet :%8.4f\n\n\n"
             % (run.efermi, -10.2, -12.1)
@@ -327,6 +400,9 @@ def write_outcar(
         w("  Total  %12.5f%12.5f%12.5f%12.5f%12.5f%12.5f\n" % (*ev, 0.0, 0.0, 0.0))
         w("  in kB  %12.5f%12.5f%12.5f%12.5f%12.5f%12.5f\n" % (*kb, 0.0, 0.0, 0.0))
         w("  external pressure = %11.2f kB  Pullay stress = %11.2f kB\n\n\n" % (kb.mean(), 0.0))
+        w(" VOLUME and BASIS-vectors are now :\n " + "-" * 77 + "\n")
+        w(_basis_block(step.lattice, float(incar.get("ENCUT", 400.0))))
+        w("\n\n")
         cart = step.frac_coords @ step.lattice
         w(" POSITION                                       TOTAL-FORCE (eV/Angst)\n")
         w(" " + "-" * 83 + "\n")
@@ -344,14 +420,15 @@ def write_outcar(
         w(_RULE + "\n\n\n\n")
         w("  FREE ENERGIE OF THE ION-ELECTRON SYSTEM (eV)\n")
         w("  ---------------------------------------------------\n")
-        w("  free  energy   TOTEN  = %18.8f eV\n\n" % step.energy)
+        ent = run.eentropy
+        w("  free  energy   TOTEN  = %18.8f eV\n\n" % (step.energy + ent / 2))
         w(
             "  energy  without entropy=%18.8f  energy(sigma->0) =%18.8f\n \n\n\n"
-            % (step.energy, step.energy)
+            % (step.energy - ent / 2, step.energy)
         )
         w(_RULE + "\n\n\n")
-        if error_text and "ZBRENT" in error_text and n_step == last_index + 1:
-            w(error_text + "\n")
+    if run.relaxation and run.ionic_converged:
+        w("\n  \n reached required accuracy - stopping structural energy minimisation\n")
     if truncated:
         return
     if lorbit >= 10:
@@ -372,7 +449,13 @@ def write_outcar(
     w("                 Voluntary context switches: %12d\n" % 100)
 
 
-def stdout_text(job: JobInputs, run: RunModel, error_text: str | None, truncated: bool) -> str:
+def stdout_text(
+    job: JobInputs,
+    run: RunModel,
+    error_text: str | None,
+    truncated: bool,
+    death: tuple[int, int] | None = None,
+) -> str:
     """What VASP prints to stdout (custodian's VaspErrorHandler reads it)."""
     lines = [
         f" {SYNTHETIC_MARKER}: polaronflow mock-VASP emulator (synthetic outputs)",
@@ -384,15 +467,11 @@ def stdout_text(job: JobInputs, run: RunModel, error_text: str | None, truncated
         f" POSCAR found :  {len(job.block_elements)} types and {job.natoms:7d} ions",
         " entering main loop",
     ]
-    osz = oszicar_lines(run, _algo_label(job))
+    osz = oszicar_lines(run, _algo_label(job), death)
     lines.append(osz[0].replace(f"    {SYNTHETIC_MARKER}", ""))
-    if error_text and error_text.startswith(" Error EDDDAV"):
-        lines += osz[1:4]
-        lines.append(error_text)
-        return "\n".join(lines) + "\n"
     lines += osz[1:]
     if error_text:
         lines.append(error_text)
-    if not truncated and is_truthy(job.incar.get("LWAVE", True)):
+    if death is None and not truncated and is_truthy(job.incar.get("LWAVE", True)):
         lines.append(" writing wavefunctions")
     return "\n".join(lines) + "\n"

@@ -1,11 +1,13 @@
 """The emulator's physics: from job inputs and a scenario to the numbers a VASP run would print.
 
 Nothing here is computed from first principles. The numbers come from the scenario; what the
-emulator adds is *consistency*: polarons sit on the W sites seeded in MAGMOM, the occupied
-polaron level is a band with unit occupation in the polaron's spin channel, the DOS is the
-broadened eigenvalue spectrum, the projections put the in-gap state on the polaron W d
-orbitals with weights equal to its moment, total moments obey NUPDOWN, and energies fall
-monotonically over the ionic steps to the scenario's final energy.
+emulator adds is *consistency* and VASP's rules: polarons sit where the WAVECAR read leaves
+them or, starting fresh, on the W sites seeded in MAGMOM (:mod:`.state`); below the critical U
+they delocalise into the conduction band; occupations are smeared with the run's ISMEAR and
+SIGMA and E-fermi is where they hold NELECT (one Fermi level per spin under NUPDOWN); the
+occupied polaron level is a band in the polaron's spin channel; the projections put the in-gap
+state on the polaron W d orbitals with weights equal to its moment; energies follow the
+landscape of :mod:`.energy` and fall over the ionic steps to the relaxed one.
 """
 
 from __future__ import annotations
@@ -16,8 +18,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from polaronflow.emulator.energy import (
+    configuration_energy,
+    functional_and_encut,
+    harmonic_energy,
+    symmetrised,
+)
 from polaronflow.emulator.inputs import JobInputs, _truthy
 from polaronflow.emulator.scenario import DopantPhysics, FaultSpec, ReferencePhysics, Scenario
+from polaronflow.emulator.state import StartUp, startup
 from polaronflow.errors import InputError
 
 ORBITALS = ("s", "py", "pz", "px", "dxy", "dyz", "dz2", "dxz", "x2-y2")
@@ -69,6 +78,17 @@ class RunModel:
     total_moment: float
     electronic_converged: bool
     polaron_sites: list[int] = field(default_factory=list)
+    polaron_signs: list[float] = field(default_factory=list)
+    free_electrons: int = 0
+    reads_wavecar: bool = False
+    #: VASP's EENTRO (-T S) of the final occupations (eV); the step energies are E(sigma->0),
+    #: the free energy is E0 + EENTRO / 2 and the energy without entropy E0 - EENTRO / 2.
+    eentropy: float = 0.0
+    #: NBANDS in the INCAR cannot hold the electrons (VASP warns "TOO FEW BANDS").
+    too_few_bands: bool = False
+    relaxation: bool = False
+    #: a relaxation that reached EDIFFG within NSW steps
+    ionic_converged: bool = True
     u_on_w: float = 0.0
     notes: list[str] = field(default_factory=list)
 
@@ -187,51 +207,79 @@ def _oxygen_neighbours(inputs: JobInputs, o_sites: np.ndarray, centre: int) -> l
 
 
 def _polarons(
-    inputs: JobInputs, scenario: Scenario, dopants: list[str], delocalise_u: float | None
+    inputs: JobInputs,
+    scenario: Scenario,
+    dopants: list[str],
+    delocalise_u: float | None,
+    start: StartUp,
 ) -> tuple[list[_Polaron], int, list[str]]:
-    """Polarons formed from the MAGMOM seeds; returns (polarons, free electrons, notes)."""
-    notes: list[str] = []
+    """Polarons of a doped run: (polarons, delocalised electrons, notes).
+
+    Which W carry a polaron follows VASP's precedence: a run that reads a WAVECAR continues
+    the state it holds and ignores MAGMOM; a run that starts without one localises the
+    electrons on the W with the largest seeds (|MAGMOM| >= ``host.seed_threshold``). Below a
+    dopant's critical U (or an injected ``delocalise`` fault's) every polaron delocalises.
+    NUPDOWN then fixes the spins of the polarons as far as they can reach it.
+    """
+    notes: list[str] = [start.note]
     species = np.asarray(inputs.species)
     w_sites = np.flatnonzero(species == "W")
     o_sites = np.flatnonzero(species == "O")
     dop_sites = np.flatnonzero(np.isin(species, dopants))
     n_el = sum(scenario.dopants[species[i]].electrons for i in dop_sites)
-    if n_el == 0 or inputs.ispin != 2:
+    if n_el == 0:
         return [], 0, notes
-    u = inputs.u_on_w
-    thresholds = [scenario.dopants[d].delocalise_below_u for d in dopants]
-    thresholds.append(delocalise_u)
-    if any(t is not None and u < t - 1e-9 for t in thresholds):
-        notes.append(f"polarons delocalised at U = {u:g} eV")
+    if inputs.ispin != 2:
+        notes.append("ISPIN = 1: no spin polarisation, the dopant electrons stay delocalised")
         return [], n_el, notes
-    magmom = inputs.magmom
-    seeds = [int(i) for i in w_sites if abs(magmom[i]) >= 0.5]
-    seeds.sort(key=lambda i: (-abs(magmom[i]), i))
-    chosen = seeds[:n_el]
-    if len(seeds) > n_el:
-        notes.append(f"{len(seeds)} seeds for {n_el} electrons: extra seeds stay empty")
+    u = inputs.u_on_w
+    state = start.state if (start.state is not None and start.state.ispin == 2) else None
+    if state is not None:
+        w_set = {int(i) for i in w_sites}
+        kept = [(s, sign) for s, sign in state.polarons if s in w_set][:n_el]
+        chosen = [s for s, _ in kept]
+        signs = [sign for _, sign in kept]
+    else:
+        if start.reads_wavecar:
+            notes.append("no usable spin state in the WAVECAR: MAGMOM seeds the moments")
+        magmom = inputs.magmom
+        threshold = scenario.host.seed_threshold
+        seeds = [int(i) for i in w_sites if abs(magmom[i]) >= threshold and magmom[i] != 0]
+        seeds.sort(key=lambda i: (-abs(magmom[i]), i))
+        chosen = seeds[:n_el]
+        if len(seeds) > n_el:
+            notes.append(f"{len(seeds)} seeds for {n_el} electrons: extra seeds stay empty")
+        signs = [1.0 if magmom[i] > 0 else -1.0 for i in chosen]
     free = n_el - len(chosen)
     if free:
-        notes.append(f"{free} electron(s) without a seed go to the conduction band")
-    signs = [1.0 if magmom[i] > 0 else -1.0 for i in chosen]
+        notes.append(f"{free} electron(s) without a polaron go to the conduction band")
+    thresholds = [scenario.dopants[d].critical_u for d in dopants] + [delocalise_u]
+    if chosen and any(t is not None and u < t - 1e-9 for t in thresholds):
+        notes.append(f"polarons delocalised at U = {u:g} eV (below the critical U)")
+        return [], n_el, notes
     nupdown = inputs.incar.get("NUPDOWN")
     if nupdown is not None and float(nupdown) >= 0:
-        target = float(nupdown) - free
-        for k in range(len(signs) - 1, -1, -1):
-            if sum(signs) > target + 1e-9 and signs[k] > 0:
+        # NUPDOWN fixes N_up - N_dn; the polaron spins follow as far as they can reach it
+        # (the band filling does the rest: electrons promoted to the CB or holes in the VB).
+        n = len(signs)
+        n_up = min(n, max(0, math.floor((float(nupdown) + n) / 2 + 0.5)))
+        for k in range(n - 1, -1, -1):
+            ups = sum(1 for x in signs if x > 0)
+            if ups > n_up and signs[k] > 0:
                 signs[k] = -1.0
-            elif sum(signs) < target - 1e-9 and signs[k] < 0:
+            elif ups < n_up and signs[k] < 0:
                 signs[k] = 1.0
     out = []
+    host_u_ref = scenario.host.u_reference
     for site, sign in zip(chosen, signs, strict=True):
         d = _min_image_dist(inputs.lattice, inputs.frac_coords[dop_sites], inputs.frac_coords[site])
         nearest = int(np.argmin(d))
         phys: DopantPhysics = scenario.dopants[species[dop_sites[nearest]]]
         shell = 1 + sum(1 for edge in phys.shell_edges if d[nearest] > edge)
         moment = phys.moments_by_shell[min(shell, len(phys.moments_by_shell)) - 1]
-        moment += phys.moment_u_slope * (u - scenario.host.u_reference)
+        moment += phys.moment_u_slope * (u - host_u_ref)
         depth = phys.ingap_depth + phys.ingap_shell_step * (shell - 1)
-        depth += phys.ingap_u_slope * (u - scenario.host.u_reference)
+        depth += phys.ingap_u_slope * (u - host_u_ref)
         out.append(
             _Polaron(
                 site=site,
@@ -327,6 +375,230 @@ def _patterns(inputs: JobInputs, polarons: list[_Polaron], metal: bool) -> np.nd
     return pats
 
 
+def smearing_occupation(x: np.ndarray, ismear: int) -> np.ndarray:
+    """VASP's occupation function of ``x = (e - E_F) / SIGMA`` for ISMEAR.
+
+    ISMEAR = 0 (and the tetrahedron methods, for which the emulator uses a Gaussian of the
+    given SIGMA): ``erfc(x) / 2``; ISMEAR = N > 0: Methfessel-Paxton of order N (order 1 and
+    2 written out); ISMEAR = -1: Fermi-Dirac.
+    """
+    from scipy.special import erfc
+
+    x = np.clip(x, -60.0, 60.0)
+    if ismear == -1:
+        return 1.0 / (1.0 + np.exp(x))
+    f = 0.5 * erfc(x)
+    if ismear >= 1:
+        gauss = np.exp(-(x**2)) / np.sqrt(np.pi)
+        # A_1 H_1 + A_2 H_3 terms of the Methfessel-Paxton expansion (PRB 40, 3616).
+        f += -0.5 * x * gauss  # -(1/4) H_1(x) e^-x^2 / sqrt(pi), H_1 = 2x
+        if ismear >= 2:
+            f += (8 * x**3 - 12 * x) / 32.0 * gauss  # A_2 H_3, A_2 = 1/32
+    return f
+
+
+def _electrons(eig: np.ndarray, weights: np.ndarray, mu: float, sigma: float, ismear: int):
+    occ = smearing_occupation((eig - mu) / sigma, ismear)
+    return float(np.einsum("skb,k->", occ, weights))
+
+
+def fermi_level(
+    eig: np.ndarray,
+    weights: np.ndarray,
+    nelect: float,
+    sigma: float,
+    ismear: int,
+    per_state: float = 1.0,
+) -> float:
+    """E-fermi where the smeared occupations hold ``nelect`` electrons.
+
+    Inside a gap the electron count is flat; there VASP's bisection stops at the first energy
+    where the count is within its tolerance, a few SIGMA above the highest occupied state
+    (real MgO: VBM + 4.1 SIGMA). The emulator does the same: the lowest energy whose count is
+    within 1e-7 of NELECT if the count is flat there, else the energy where it equals NELECT.
+    """
+    lo, hi = float(eig.min()) - 20 * sigma - 1.0, float(eig.max()) + 20 * sigma + 1.0
+    tol = 1e-7
+    nelect = nelect / per_state  # electrons per state: 2 without spin polarisation
+
+    def bisect(pred) -> float:
+        a, b = lo, hi  # pred(a) False, pred(b) True
+        for _ in range(100):
+            m = 0.5 * (a + b)
+            if pred(m):
+                b = m
+            else:
+                a = m
+        return b
+
+    # Methfessel-Paxton occupations overshoot 1 below E_F, so their count is not monotonic
+    # near a band edge: locate E_F with the (monotonic) Gaussian count first, then refine it
+    # on the run's own count where that brackets NELECT.
+    gauss = 0 if ismear >= 1 else ismear
+    low = bisect(lambda m: _electrons(eig, weights, m, sigma, gauss) >= nelect - tol)
+    high = bisect(lambda m: _electrons(eig, weights, m, sigma, gauss) > nelect + tol)
+    mu = (
+        low
+        if low <= high
+        else bisect(lambda m: _electrons(eig, weights, m, sigma, gauss) >= nelect)
+    )
+    if gauss == ismear or abs(_electrons(eig, weights, mu, sigma, ismear) - nelect) <= tol:
+        return mu
+    a, b = mu - 1.5 * sigma, mu + 1.5 * sigma
+    fa = _electrons(eig, weights, a, sigma, ismear) - nelect
+    fb = _electrons(eig, weights, b, sigma, ismear) - nelect
+    if fa * fb > 0:
+        return mu
+    for _ in range(80):
+        m = 0.5 * (a + b)
+        fm = _electrons(eig, weights, m, sigma, ismear) - nelect
+        if fa * fm <= 0:
+            b = m
+        else:
+            a, fa = m, fm
+    return 0.5 * (a + b)
+
+
+def _smearing(inputs: JobInputs) -> tuple[float, int]:
+    ismear = int(inputs.incar.get("ISMEAR", 1))
+    sigma = float(inputs.incar.get("SIGMA", 0.2))
+    if ismear <= -4:
+        # Tetrahedron: integer occupations for insulators; a narrow Gaussian stands in.
+        sigma = min(sigma, 0.01)
+    return max(sigma, 1e-4), ismear
+
+
+def _fill(inputs: JobInputs, eig: np.ndarray, counts: list[float] | None):
+    """Occupations and E-fermi: one Fermi level, or one per spin when ``counts`` fix N_s."""
+    sigma, ismear = _smearing(inputs)
+    w = inputs.kweights
+    if counts is None:
+        per_state = 1.0 if eig.shape[0] == 2 else 2.0
+        mu = fermi_level(eig, w, float(inputs.nelect), sigma, ismear, per_state)
+        occ = smearing_occupation((eig - mu) / sigma, ismear)
+        return occ, mu, [mu] * eig.shape[0]
+    occ = np.zeros_like(eig)
+    mus = []
+    for s in range(eig.shape[0]):
+        mu = fermi_level(eig[s : s + 1], w, counts[s], sigma, ismear)
+        mus.append(mu)
+        occ[s] = smearing_occupation((eig[s] - mu) / sigma, ismear)
+    # With NUPDOWN VASP keeps a Fermi level per spin and prints the lower one (real O2 with
+    # NUPDOWN = 2: the printed E-fermi lies below the occupied majority pi* level).
+    return occ, min(mus), mus
+
+
+def smearing_entropy(inputs: JobInputs, eig: np.ndarray, mus: list[float]) -> float:
+    """VASP's EENTRO (-T S, eV) of the smeared occupations.
+
+    Gaussian: ``-sigma * sum w exp(-x^2) / (2 sqrt(pi))`` over states (x = (e - E_F) /
+    sigma); Methfessel-Paxton order 1: ``(1 - 2 x^2) / 2`` in place of ``exp(-x^2)`` times
+    ``exp(-x^2)``. Zero for an insulator with a gap of many SIGMA, a few meV for a metal.
+    """
+    sigma, ismear = _smearing(inputs)
+    factor = 1.0 if eig.shape[0] == 2 else 2.0
+    total = 0.0
+    for s in range(eig.shape[0]):
+        x = np.clip((eig[s] - mus[s]) / sigma, -60, 60)
+        if ismear >= 1:
+            # Methfessel-Paxton order 1: S = A_1 H_2(x) e^(-x^2) / 2, A_1 = -1/(4 sqrt(pi))
+            per_state = (1 - 2 * x**2) * np.exp(-(x**2)) / 2
+        else:
+            per_state = np.exp(-(x**2))
+        total += float(per_state.sum(axis=1) @ inputs.kweights)
+    return -sigma * factor * total / (2 * np.sqrt(np.pi))
+
+
+#: Synthetic per-atom parts of VASP's energy terms (eV): alphaZ, Ewald, Hartree dc, XC dc,
+#: PAW double counting (ps, ae) and EATOM. The eigenvalue sum takes the rest, so the terms
+#: add up to the free energy as VASP's do (real MgO: to 1e-8 eV).
+_TERMS_PER_ATOM = {
+    "W": (1.92, -152.31, -61.83, -7.41, 388.62, -361.24, 246.37),
+    "O": (0.81, -90.13, -35.27, -4.36, 133.52, -121.71, 224.83),
+    "Mg": (9.61, -88.42, -34.66, -4.12, 140.21, -128.94, 228.15),
+    "H": (0.22, -8.25, -3.13, -0.94, 5.37, -4.86, 12.61),
+}
+ENERGY_TERM_NAMES = (
+    "alphaZ",
+    "ewald",
+    "hartreedc",
+    "XCdc",
+    "pawpsdc",
+    "pawaedc",
+    "eentropy",
+    "bandstr",
+    "atom",
+)
+
+
+def energy_terms(species: list[str], free_energy: float, eentropy: float, scf_step: int) -> dict:
+    """VASP's free-energy terms for one SCF step, summing exactly to ``free_energy``.
+
+    alphaZ, Ewald and EATOM depend on the atoms only; the double-counting terms relax over
+    the SCF steps (``scf_step`` from 1); the eigenvalue sum (bandstr) is the remainder.
+    """
+    base = np.zeros(7)
+    for el in species:
+        base += np.asarray(_TERMS_PER_ATOM.get(el, (1.0, -80.0, -30.0, -4.0, 120.0, -110.0, 150.0)))
+    relax = 1.0 + 0.03 / max(scf_step, 1)
+    alpha, ewald, hartree, xc, pawps, pawae, atom = base
+    terms = {
+        "alphaZ": alpha,
+        "ewald": ewald,
+        "hartreedc": hartree * relax,
+        "XCdc": xc * relax,
+        "pawpsdc": pawps * relax,
+        "pawaedc": pawae * relax,
+        "eentropy": eentropy,
+        "atom": atom,
+    }
+    terms["bandstr"] = free_energy - sum(terms.values())
+    return {name: float(terms[name]) for name in ENERGY_TERM_NAMES}
+
+
+def _band_energy(inputs: JobInputs, eig: np.ndarray, occ: np.ndarray) -> float:
+    factor = 1.0 if eig.shape[0] == 2 else 2.0
+    return float(factor * np.einsum("skb,skb,k->", eig, occ, inputs.kweights))
+
+
+def _relaxed_frac(
+    inputs: JobInputs, scenario: Scenario, polarons: list[_Polaron], dopants: list[str]
+) -> np.ndarray:
+    """Relaxed fractional positions: a symmetric framework, the O stretched at polaron W.
+
+    The reference position of a stretched O comes from its undisplaced symmetry images
+    (:func:`~polaronflow.emulator.energy.symmetrised`), so relaxing a relaxed structure
+    changes nothing (a ramp step does not stretch the bonds again). Dopants stay where they
+    are; a rattle of the framework below ``energy.symprec`` relaxes away.
+    """
+    lat, frac = inputs.lattice, inputs.frac_coords
+    moves = []
+    for p in polarons:
+        stretch = scenario.dopants[_nearest_dopant(inputs, dopants, p.site)].bond_stretch
+        for o in p.oxygens:
+            moves.append((o, p.site, stretch))
+    framework = set(inputs.species) - set(dopants)
+    base = symmetrised(
+        lat,
+        frac,
+        inputs.species,
+        scenario.energy.symprec,
+        framework=framework,
+        displaced={o for o, _, _ in moves},
+    )
+    cart = base @ lat
+    for o, site, stretch in moves:
+        vec = _min_image_vec(lat, base[[o]], base[site])[0]
+        cart[o] += stretch * vec / np.linalg.norm(vec)
+    out = cart @ np.linalg.inv(lat)
+    # keep each atom's periodic image next to its input position
+    out = frac + (out - frac - np.round(out - frac))
+    if inputs.selective_dynamics is not None:
+        fixed = ~np.asarray(inputs.selective_dynamics, dtype=bool)
+        out[fixed] = frac[fixed]
+    return out
+
+
 def build_run(
     inputs: JobInputs, scenario: Scenario, faults: list[FaultSpec] | None = None
 ) -> RunModel:
@@ -353,96 +625,88 @@ def build_run(
     n = inputs.natoms
     species = np.asarray(inputs.species)
     ispin = inputs.ispin
+    start = startup(inputs.directory, inputs.incar, inputs.species)
     deloc_u = next((f.below_u for f in faults if f.kind == "delocalise"), None)
-    polarons, free, notes = ([], 0, [])
+    polarons, free, notes = ([], 0, [start.note])
     if kind == "doped":
-        polarons, free, notes = _polarons(inputs, scenario, dopants, deloc_u)
+        polarons, free, notes = _polarons(inputs, scenario, dopants, deloc_u, start)
     ref: ReferencePhysics | None = scenario.references.get(system) if kind == "reference" else None
     metal = bool(ref and ref.kind == "metal")
+    u = inputs.u_on_w
+    u_ref = scenario.host.u_reference
 
-    # --- electrons per spin --------------------------------------------------------------
-    nelect = round(inputs.nelect)
+    # --- the band ladder per spin ----------------------------------------------------------
+    nelect_int = round(inputs.nelect)
     n_el = sum(scenario.dopants[species[i]].electrons for i in range(n) if species[i] in dopants)
-    if ispin == 2:
-        if kind == "reference":
-            nup = inputs.incar.get("NUPDOWN")
-            moment = (
-                float(nup)
-                if nup is not None and float(nup) >= 0
-                else (ref.moment_per_formula_unit * n / _atoms_per_fu(system))
-            )
-            moment = round(moment)
-            if (nelect - moment) % 2:
-                moment += 1
-            up, dn = (nelect + moment) // 2, (nelect - moment) // 2
-        else:
-            base = (nelect - n_el) // 2
-            pol_up = sum(1 for p in polarons if p.sign > 0)
-            pol_dn = len(polarons) - pol_up
-            nup = inputs.incar.get("NUPDOWN")
-            free_up = free
-            if nup is not None and float(nup) >= 0:
-                want_up = (round(float(nup)) + n_el) // 2 - pol_up
-                free_up = min(max(want_up, 0), free)
-            up = base + pol_up + free_up
-            dn = base + pol_dn + (free - free_up)
-        occ_counts = [up, dn]
+    nup_tag = inputs.incar.get("NUPDOWN")
+    nupdown = float(nup_tag) if (nup_tag is not None and float(nup_tag) >= 0) else None
+    ref_moment = 0.0
+    if kind == "reference":
+        ref_moment = ref.moment_per_formula_unit * n / _atoms_per_fu(system)  # ground moment
+        moment = nupdown if nupdown is not None else ref_moment
+        moment = round(moment) if ispin == 2 else 0
+        if (nelect_int - moment) % 2:
+            moment += 1
+        ladder_counts = [(nelect_int + moment) // 2, (nelect_int - moment) // 2][:ispin]
+        if ispin == 1:
+            ladder_counts = [nelect_int // 2 + nelect_int % 2]
     else:
-        occ_counts = [nelect // 2 + nelect % 2]
-    nbands = int(inputs.incar.get("NBANDS") or default_nbands(nelect, n))
-    nbands = max(nbands, max(occ_counts) + 4)
+        ladder_counts = [(nelect_int - n_el) // 2] * ispin
+    nbands = int(inputs.incar.get("NBANDS") or default_nbands(nelect_int, n))
+    nbands_needed = max(ladder_counts) + len(polarons) + max(free, 0) + 1
+    too_few_bands = nbands < nbands_needed
+    nbands = max(nbands, nbands_needed + 3)
 
-    # --- eigenvalues ---------------------------------------------------------------------
     nk = len(inputs.kpoints)
     disp = _k_dispersion(inputs.kpoints)  # (nk,)
     if kind == "reference":
         vbm, cbm = ref.vbm, (ref.cbm if not metal else ref.vbm)
         vw, cw = 5.0, 5.0
     else:
-        vbm, cbm = scenario.host.vbm, scenario.host.cbm
+        vbm = scenario.host.vbm
+        cbm = scenario.host.cbm + scenario.host.cbm_u_slope * (u - u_ref)
         vw, cw = scenario.host.valence_width, scenario.host.conduction_width
     eig = np.zeros((ispin, nk, nbands))
-    occ = np.zeros((ispin, nk, nbands))
     groups = np.zeros((ispin, nk, nbands), dtype=np.int32)
     b = np.arange(nbands)
     for s in range(ispin):
         pol_here = [p for p in polarons if (p.sign > 0) == (s == 0)] if ispin == 2 else []
-        n_val = occ_counts[s] - len(pol_here)
-        if kind == "doped":
-            n_val = (nelect - n_el) // 2
-        n_free_s = occ_counts[s] - n_val - len(pol_here)
+        n_val = ladder_counts[s]
         top = vbm if (kind != "reference" or ref.kind != "molecule" or s == 0) else vbm - 1.4
         frac_v = (n_val - 1 - b[:n_val]) / max(n_val - 1, 1)
         eig[s, :, :n_val] = top - vw * frac_v[None, :] - disp[:, None] * (0.3 + 0.7 * frac_v)
         groups[s, :, :n_val] = (b[:n_val] % 4)[None, :]
-        occ[s, :, :n_val] = 1.0
         levels = sorted((cbm - p.depth, 8 + polarons.index(p)) for p in pol_here)
         for j, (level, g) in enumerate(levels):
             eig[s, :, n_val + j] = level + 0.001 * disp
             groups[s, :, n_val + j] = g
-            occ[s, :, n_val + j] = 1.0
         first_c = n_val + len(levels)
         nc = nbands - first_c
         frac_c = b[:nc] / max(nc, 1)
         eig[s, :, first_c:] = cbm + cw * frac_c[None, :] + 0.5 * disp[:, None] * (0.2 + frac_c)
+        if s == 1 and kind == "doped" and free > 0:
+            # Delocalised electrons polarise the W d band (Stoner): the minority band rises,
+            # so they spread with parallel spins over every W, as a metal.
+            eig[s, :, first_c:] += scenario.host.cb_spin_splitting
         groups[s, :, first_c:] = 4 + (b[:nc] % 4)[None, :]
-        if n_free_s > 0:
-            occ[s, :, first_c : first_c + n_free_s] = 1.0
         if metal:
             # Two bands cross E_F: occupations follow the eigenvalues, so the gap is zero.
-            ef = ref.vbm
             lo = max(n_val - 1, 0)
-            eig[s, :, lo] = ef - 0.3 + 0.9 * disp
-            eig[s, :, lo + 1] = ef + 0.3 - 0.9 * disp
+            eig[s, :, lo] = ref.vbm - 0.3 + 0.9 * disp
+            eig[s, :, lo + 1] = ref.vbm + 0.3 - 0.9 * disp
             eig[s] = np.sort(eig[s], axis=1)
-            occ[s] = (eig[s] < ef).astype(float)
-    if metal:
-        efermi = ref.vbm
+
+    # --- occupations: smeared, E-fermi where they hold NELECT ------------------------------
+    natural_occ, natural_ef, natural_mus = _fill(inputs, eig, None)
+    mus = natural_mus
+    if ispin == 2 and nupdown is not None:
+        counts = [(inputs.nelect + nupdown) / 2, (inputs.nelect - nupdown) / 2]
+        occ, efermi, mus = _fill(inputs, eig, counts)
+        # the cost of the filling NUPDOWN forces, against the free one (eV)
+        e_nupdown = max(_band_energy(inputs, eig, occ) - _band_energy(inputs, eig, natural_occ), 0)
     else:
-        homo = float(np.max(np.where(occ > 0.5, eig, -np.inf)))
-        lumo = float(np.min(np.where(occ < 0.5, eig, np.inf)))
-        sigma = float(inputs.incar.get("SIGMA", 0.2))
-        efermi = homo + min(0.3 * max(lumo - homo, 0.0), max(2 * sigma, 0.05))
+        occ, efermi, e_nupdown = natural_occ, natural_ef, 0.0
+    eentropy = smearing_entropy(inputs, eig, mus)
     patterns = _patterns(inputs, polarons, metal)
 
     # --- moments and charges ---------------------------------------------------------------
@@ -474,45 +738,46 @@ def build_run(
     charges = np.array([_CHARGES.get(el, (1.0, 1.0, 0.0)) for el in species], dtype=float)
     charges[:, 2] += np.where(is_d, np.abs(moments), 0.0)
 
+    # --- energy: composition + configuration + spin + functional/ENCUT + geometry ---------
+    e_relaxed = _energy(inputs, scenario, kind, system)
+    e_relaxed += configuration_energy(
+        inputs, scenario, [p.site for p in polarons], [p.sign for p in polarons]
+    )
+    e_relaxed += e_nupdown
+    if kind == "reference":
+        # e.g. the O2 singlet (ISPIN = 1, or NUPDOWN = 0) above the triplet
+        e_relaxed += ref.moment_energy * abs(abs(total_moment) - abs(ref_moment))
+    e_relaxed += functional_and_encut(inputs, scenario)
+
     # --- ionic steps -------------------------------------------------------------------------
-    e_final = _energy(inputs, scenario, kind, system)
     ibrion = int(inputs.incar.get("IBRION", -1 if int(inputs.incar.get("NSW", 0)) == 0 else 0))
     nsw = int(inputs.incar.get("NSW", 0))
     isif = int(inputs.incar.get("ISIF", 2))
     relax = nsw > 0 and ibrion >= 0
     nsteps = min(nsw, scenario.relaxation.ionic_steps) if relax else 1
-    if "zbrent" in kinds and relax:
-        nsteps = min(nsteps, 2)
     lat0, frac0 = inputs.lattice, inputs.frac_coords
+    relaxed = _relaxed_frac(inputs, scenario, polarons, dopants)
+    e_geom0 = harmonic_energy(lat0, frac0, relaxed, scenario.energy.harmonic_k)
     lat1, frac1 = lat0.copy(), frac0.copy()
     if relax:
         if isif >= 3 and kind != "reference":
             lat1 = _target_lattice(inputs, scenario, dopants)
-        cart = frac0 @ lat0
-        for p in polarons:
-            stretch = scenario.dopants[_nearest_dopant(inputs, dopants, p.site)].bond_stretch
-            for o in p.oxygens:
-                vec = _min_image_vec(lat0, frac0[[o]], frac0[p.site])[0]
-                cart[o] += stretch * vec / np.linalg.norm(vec)
-        frac1 = cart @ np.linalg.inv(lat0)
-        if inputs.selective_dynamics is not None:
-            fixed = ~np.asarray(inputs.selective_dynamics, dtype=bool)
-            frac1[fixed] = frac0[fixed]
+        frac1 = relaxed
     ediff = float(inputs.incar.get("EDIFF", 1e-4))
     ediffg = float(inputs.incar.get("EDIFFG", 10 * ediff))
     ftol = abs(ediffg) if ediffg < 0 else 0.05
     nelm = int(inputs.incar.get("NELM", 60))
     nelmin = int(inputs.incar.get("NELMIN", 2))
-    restart = int(inputs.incar.get("ISTART", 1)) >= 1 and (inputs.directory / "WAVECAR").is_file()
     steps: list[IonicStep] = []
     relax_de = scenario.relaxation.energy_per_atom * n if relax else 0.0
     for i in range(nsteps):
         f = 1.0 if nsteps == 1 else (1 - 0.35**i) / (1 - 0.35 ** (nsteps - 1))
         if not relax:
-            f = 1.0 if nsteps == 1 else f
-        lat = lat0 + (lat1 - lat0) * (f if relax else 0.0)
-        frac = frac0 + (frac1 - frac0) * (f if relax else 0.0)
-        energy = e_final + relax_de * (1 - f)
+            f = 0.0
+        lat = lat0 + (lat1 - lat0) * f
+        frac = frac0 + (frac1 - frac0) * f
+        # harmonic in the displacement: the geometry term falls as (1 - f)^2
+        energy = e_relaxed + (relax_de * (1 - f) if relax else 0.0) + e_geom0 * (1 - f) ** 2
         scale = ftol * 0.4 if (not relax or i == nsteps - 1) else ftol * 4 * (1 - f) + ftol
         forces = rng.uniform(-scale, scale, size=(n, 3))
         forces -= forces.mean(axis=0)
@@ -520,10 +785,12 @@ def build_run(
             0.5 if (isif >= 3 and (i == nsteps - 1 or not relax)) else 6.0 * (1 - f) + 0.5
         )
         stress = np.diag(rng.uniform(-stress_scale, stress_scale, 3))
-        start = (0.05 if (restart or i > 0) else 40.0) * n
-        scf = _scf(energy, start, ediff, nelm, nelmin, "unconverged" in kinds, rng)
+        start_de = (0.05 if (start.reads_wavecar or i > 0) else 40.0) * n
+        scf = _scf(energy, start_de, ediff, nelm, nelmin, "unconverged" in kinds, rng)
         energy = scf[-1]
         steps.append(IonicStep(lat, frac, energy, forces, stress, scf))
+    if too_few_bands:
+        notes.append(f"NBANDS = {inputs.incar.get('NBANDS')} is too small: {nbands_needed} needed")
     return RunModel(
         system=system,
         kind=kind,
@@ -542,6 +809,13 @@ def build_run(
         total_moment=total_moment,
         electronic_converged="unconverged" not in kinds,
         polaron_sites=[p.site for p in polarons],
+        polaron_signs=[p.sign for p in polarons],
+        free_electrons=free if kind == "doped" else 0,
+        reads_wavecar=start.reads_wavecar,
+        too_few_bands=too_few_bands,
+        eentropy=eentropy,
+        relaxation=relax,
+        ionic_converged=(not relax) or scenario.relaxation.ionic_steps < nsw,
         u_on_w=inputs.u_on_w,
         notes=notes,
     )

@@ -2,10 +2,11 @@
 
 A scenario never claims to be a result. It says, for each kind of system the emulator may be
 asked to "compute", which numbers to write: energies, band edges, the polaron level, the
-moments of the W that carry a polaron (the *sites* are always taken from the MAGMOM seeds of
-the INCAR, so a wrong seed shows up in the outputs), the lattice response to doping, how
-moments and energies move along a U ramp, the k-mesh dependence of reference energies, and
-which faults to inject.
+moments of the W that carry a polaron (the *sites* come from the WAVECAR a run continues or,
+starting fresh, from the MAGMOM seeds, so a wrong seed shows up in the outputs), the critical
+U below which polarons delocalise, the energy landscape (configuration, spin, functional,
+ENCUT, geometry), the lattice response to doping, how moments, band edges and energies move
+along a U ramp, the k-mesh dependence of reference energies, and which faults to inject.
 
 Systems are recognised from the POSCAR composition:
 
@@ -24,11 +25,22 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from polaronflow.errors import InputError
 
-FaultKind = Literal["zbrent", "edddav", "unconverged", "truncated", "delocalise"]
+FaultKind = Literal[
+    "zbrent",
+    "edddav",
+    "grad_not_orth",
+    "zheev",
+    "brmix",
+    "too_few_bands",
+    "kill",
+    "unconverged",
+    "truncated",
+    "delocalise",
+]
 
 
 class _Strict(BaseModel):
@@ -72,7 +84,24 @@ class HostPhysics(_Strict):
         3.75, description="W–W spacing used to count the cell multiplicity along a, b, c (Å)."
     )
     vbm: float = Field(description="Valence-band maximum (eV).")
-    cbm: float = Field(description="Conduction-band minimum (eV).")
+    cbm: float = Field(description="Conduction-band minimum at u_reference (eV).")
+    cbm_u_slope: float = Field(
+        0.0,
+        description="d(CBM)/dU (eV per eV of U on W d): U pushes the empty W d band up, so the "
+        "gap and the CBM move with U.",
+    )
+    cb_spin_splitting: float = Field(
+        0.3,
+        ge=0,
+        description="Exchange splitting of the conduction band when dopant electrons are "
+        "delocalised in a spin-polarised run: the minority band lies this much higher (eV).",
+    )
+    seed_threshold: float = Field(
+        0.25,
+        ge=0,
+        description="|MAGMOM| on a W (μB) from which a seed localises a polaron when a run "
+        "starts without a WAVECAR.",
+    )
     valence_width: float = Field(7.0, description="Width of the O 2p valence band (eV).")
     conduction_width: float = Field(6.0, description="Width of the W 5d conduction band (eV).")
 
@@ -106,10 +135,36 @@ class DopantPhysics(_Strict):
         0.05, description="Extra depth per shell beyond the first (eV)."
     )
     ingap_u_slope: float = Field(0.0, description="d(depth)/dU (eV per eV of U).")
-    delocalise_below_u: float | None = Field(
+    critical_u: float | None = Field(
         None,
-        description="Below this U the polarons do not form: the electrons spread over the "
-        "conduction band and every W gets a small moment (eV). None: always localised.",
+        validation_alias=AliasChoices("critical_u", "delocalise_below_u"),
+        description="Critical U on W d (eV): below it a polaron is unstable and its electron "
+        "delocalises into the conduction band (metallic occupations, a small moment on every "
+        "W), whether the run starts from seeds or continues a WAVECAR. None: always localised. "
+        "(``delocalise_below_u`` is accepted as the old name.)",
+    )
+    localisation_slope: float = Field(
+        0.0,
+        ge=0,
+        description="Localisation energy of a polaron versus the delocalised electron: "
+        "-localisation_slope * (U - critical_u) (eV per eV of U); zero without critical_u.",
+    )
+    binding_energy: float = Field(
+        0.0,
+        description="Dopant-polaron attraction: each polaron adds "
+        "-binding_energy * exp(-d / binding_length), d its distance to the nearest dopant (eV).",
+    )
+    binding_length: float = Field(3.0, gt=0, description="Decay length of the binding (Å).")
+    pair_repulsion: float = Field(
+        0.0,
+        description="Polaron-polaron repulsion: each pair adds "
+        "pair_repulsion * exp(-r / pair_length), r their distance (eV).",
+    )
+    pair_length: float = Field(2.5, gt=0, description="Decay length of the repulsion (Å).")
+    pair_exchange: float = Field(
+        0.0,
+        description="Spin coupling of a polaron pair: adds pair_exchange * s_i * s_j * "
+        "exp(-r / pair_length) (s = +-1); > 0 favours antiparallel spins (eV).",
     )
     lattice_change: LatticeChange = Field(
         default_factory=LatticeChange, description="Relaxed cell versus the relaxed host."
@@ -133,6 +188,13 @@ class ReferencePhysics(_Strict):
     moment_per_formula_unit: float = Field(
         0.0, description="Spin moment per formula unit when NUPDOWN is not set (μB)."
     )
+    moment_energy: float = Field(
+        0.0,
+        ge=0,
+        description="Energy per μB by which the cell's moment differs from its ground moment "
+        "(moment_per_formula_unit times formula units), when ISPIN = 1 or NUPDOWN forces "
+        "another moment: e.g. the O2 singlet above the triplet (eV/μB).",
+    )
     kmesh: KMeshDependence | None = Field(
         None, description="k-mesh dependence of the energy; None: none."
     )
@@ -147,12 +209,59 @@ class RelaxationModel(_Strict):
     )
 
 
+class EncutDependence(_Strict):
+    """Basis-set error of total energies: ``amplitude * exp(-ENCUT / decay)`` per atom."""
+
+    amplitude: float = Field(4.0, description="Energy error per atom at ENCUT = 0 (eV/atom).")
+    decay: float = Field(110.0, gt=0, description="Decay energy of the error (eV).")
+    default_encut: float = Field(
+        400.0, gt=0, description="ENCUT assumed when the INCAR has none (VASP: max ENMAX) (eV)."
+    )
+
+
+class EnergyModel(_Strict):
+    """Terms of the total energy that do not depend on the system kind.
+
+    The scenario's energies (host, dopants, references) are for ``functional`` at a
+    converged ENCUT, for a relaxed geometry. Another functional shifts every atom by
+    ``functional_shift[name]``; a finite ENCUT adds the basis-set error; a geometry away from
+    the emulator's relaxed one adds ``0.5 * harmonic_k * sum |u_i|^2`` (u_i the displacement of
+    atom i from its relaxed position, Å). The relaxed positions are the framework's positions
+    made symmetric (spglib, ``symprec``; dopants left out of the symmetry search and left in
+    place), plus the O stretch around each polaron W.
+    """
+
+    functional: str = Field("SCAN", description="Functional the scenario energies belong to.")
+    functional_shift: dict[str, float] = Field(
+        default_factory=lambda: {"SCAN": 0.0, "R2SCAN": 0.173, "PBE": 1.287, "PBESOL": 0.941},
+        description="Energy per atom added for each functional (upper-case METAGGA name, or "
+        "PBE for GGA = PE, PBESOL for GGA = PS) (eV/atom); an unknown one is an error.",
+    )
+    encut: EncutDependence = Field(
+        default_factory=EncutDependence, description="Basis-set (ENCUT) dependence."
+    )
+    harmonic_k: float = Field(
+        7.3, ge=0, description="Force constant of the geometry term (eV/Å^2 per atom)."
+    )
+    symprec: float = Field(
+        0.1,
+        gt=0,
+        description="Symmetry tolerance (Å) of the framework (the cell without dopants) that "
+        "decides the relaxed positions: displacements below it that break a symmetry (a "
+        "rattle) relax away.",
+    )
+
+
 class FaultSpec(_Strict):
     """A failure the emulator injects, the way VASP would fail.
 
-    ``zbrent``/``edddav``: the error text in stdout (and OUTCAR); the run stops after the
-    first ionic step. ``unconverged``: NELM is reached in every ionic step. ``truncated``:
-    vasprun.xml is cut mid-write (no ``</modeling>``) and OUTCAR lacks its timing block.
+    ``zbrent``, ``edddav``, ``grad_not_orth``, ``zheev``, ``brmix``, ``too_few_bands``: VASP's
+    message in stdout (and OUTCAR) and the run stopped there: every file cut at that SCF
+    step, CONTCAR from the last completed ionic step (empty if none), no WAVECAR/CHGCAR.
+    ``kill``: the same at a random point of the SCF or ionic loop, without a message (a
+    walltime or node failure). ``unconverged``: NELM is reached in every ionic step.
+    ``truncated``: every step done, the job killed while writing the final eigenvalues/DOS:
+    vasprun.xml cut (no ``</modeling>``), OUTCAR without its timing block.
     ``delocalise``: polarons do not form below ``below_u``.
 
     Fixable faults (zbrent, edddav, unconverged) are injected only while INCAR and POSCAR
@@ -168,6 +277,12 @@ class FaultSpec(_Strict):
     )
     u: float | None = Field(None, description="Only when the INCAR's U on W equals this (eV).")
     below_u: float | None = Field(None, description="delocalise: threshold U (eV).")
+    ionic_step: int | None = Field(
+        None, ge=1, description="Fatal faults: the ionic step (1-based) to stop in."
+    )
+    scf_step: int | None = Field(
+        None, ge=0, description="Fatal faults: SCF steps completed before stopping."
+    )
     persistent: bool = Field(False, description="Keep failing after the INCAR changes.")
 
 
@@ -189,6 +304,10 @@ class Scenario(_Strict):
     )
     relaxation: RelaxationModel = Field(
         default_factory=RelaxationModel, description="Shape of relaxations."
+    )
+    energy: EnergyModel = Field(
+        default_factory=EnergyModel,
+        description="Functional, ENCUT and geometry terms of the energy.",
     )
     faults: list[FaultSpec] = Field(default_factory=list, description="Faults to inject.")
 

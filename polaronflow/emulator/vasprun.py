@@ -19,155 +19,10 @@ import numpy as np
 
 from polaronflow.analysis.rundata import SYNTHETIC_MARKER
 from polaronflow.emulator.inputs import POTCAR_TABLE, JobInputs
-from polaronflow.emulator.physics import ORBITALS, RunModel, is_truthy
+from polaronflow.emulator.physics import ORBITALS, RunModel, energy_terms, is_truthy
+from polaronflow.emulator.vasp6_layout import VASP62_PARAMETERS
 
 VASP_VERSION = "6.4.2"
-
-# (separator path, tag, type, default). Types: s string, i int, f float, l logical,
-# vf float vector, vi int vector. Defaults that depend on the run are filled in at write time.
-_PARAMETERS: list[tuple[str, str, str, Any]] = [
-    ("general", "SYSTEM", "s", "unknown system"),
-    ("general", "LCOMPAT", "l", False),
-    ("electronic", "PREC", "s", "normal"),
-    ("electronic", "ENMAX", "f", 400.0),
-    ("electronic", "ENAUG", "f", 605.392),
-    ("electronic", "EDIFF", "f", 1e-4),
-    ("electronic", "IALGO", "i", 38),
-    ("electronic", "IWAVPR", "i", 11),
-    ("electronic", "NBANDS", "i", None),
-    ("electronic", "NELECT", "f", None),
-    ("electronic", "TURBO", "i", 0),
-    ("electronic", "IRESTART", "i", 0),
-    ("electronic", "NREBOOT", "i", 0),
-    ("electronic", "NMIN", "i", 0),
-    ("electronic", "EREF", "f", 0.0),
-    ("electronic/electronic smearing", "ISMEAR", "i", 1),
-    ("electronic/electronic smearing", "SIGMA", "f", 0.2),
-    ("electronic/electronic smearing", "KSPACING", "f", 0.5),
-    ("electronic/electronic smearing", "KGAMMA", "l", True),
-    ("electronic/electronic projectors", "LREAL", "l", False),
-    ("electronic/electronic projectors", "LMAXPAW", "i", -100),
-    ("electronic/electronic projectors", "LMAXMIX", "i", 2),
-    ("electronic/electronic projectors", "NLSPLINE", "l", False),
-    ("electronic/electronic startup", "ISTART", "i", 0),
-    ("electronic/electronic startup", "ICHARG", "i", 2),
-    ("electronic/electronic startup", "INIWAV", "i", 1),
-    ("electronic/electronic spin", "ISPIN", "i", 1),
-    ("electronic/electronic spin", "LNONCOLLINEAR", "l", False),
-    ("electronic/electronic spin", "MAGMOM", "vf", None),
-    ("electronic/electronic spin", "NUPDOWN", "f", -1.0),
-    ("electronic/electronic spin", "LSORBIT", "l", False),
-    ("electronic/electronic spin", "SAXIS", "vf", [0.0, 0.0, 1.0]),
-    ("electronic/electronic spin", "LSPIRAL", "l", False),
-    ("electronic/electronic spin", "QSPIRAL", "vf", [0.0, 0.0, 0.0]),
-    ("electronic/electronic spin", "LZEROZ", "l", False),
-    ("electronic/electronic exchange-correlation", "LASPH", "l", False),
-    ("electronic/electronic exchange-correlation", "LMETAGGA", "l", None),
-    ("electronic/electronic convergence", "NELM", "i", 60),
-    ("electronic/electronic convergence", "NELMDL", "i", -5),
-    ("electronic/electronic convergence", "NELMIN", "i", 2),
-    ("electronic/electronic convergence", "ENINI", "f", None),
-    ("electronic/electronic convergence/electronic convergence detail", "LDIAG", "l", True),
-    ("electronic/electronic convergence/electronic convergence detail", "LSUBROT", "l", False),
-    ("electronic/electronic convergence/electronic convergence detail", "WEIMIN", "f", 0.001),
-    ("electronic/electronic convergence/electronic convergence detail", "EBREAK", "f", None),
-    ("electronic/electronic convergence/electronic convergence detail", "DEPER", "f", 0.3),
-    ("electronic/electronic convergence/electronic convergence detail", "NRMM", "i", 4),
-    ("electronic/electronic convergence/electronic convergence detail", "TIME", "f", 0.4),
-    ("electronic/electronic mixer", "AMIX", "f", 0.4),
-    ("electronic/electronic mixer", "BMIX", "f", 1.0),
-    ("electronic/electronic mixer", "AMIN", "f", 0.1),
-    ("electronic/electronic mixer", "AMIX_MAG", "f", 1.6),
-    ("electronic/electronic mixer", "BMIX_MAG", "f", 1.0),
-    ("electronic/electronic mixer/electronic mixer details", "IMIX", "i", 4),
-    ("electronic/electronic mixer/electronic mixer details", "MAXMIX", "i", -45),
-    ("electronic/electronic mixer/electronic mixer details", "WC", "f", 100.0),
-    ("electronic/electronic mixer/electronic mixer details", "INIMIX", "i", 1),
-    ("electronic/electronic mixer/electronic mixer details", "MIXPRE", "i", 1),
-    ("electronic/electronic mixer/electronic mixer details", "MREMOVE", "i", 5),
-    ("electronic/electronic dipolcorrection", "LDIPOL", "l", False),
-    ("electronic/electronic dipolcorrection", "LMONO", "l", False),
-    ("electronic/electronic dipolcorrection", "IDIPOL", "i", 0),
-    ("electronic/electronic dipolcorrection", "EPSILON", "f", 1.0),
-    ("electronic/electronic dipolcorrection", "DIPOL", "vf", [-100.0, -100.0, -100.0]),
-    ("electronic/electronic dipolcorrection", "EFIELD", "f", 0.0),
-    ("grids", "NGX", "i", None),
-    ("grids", "NGY", "i", None),
-    ("grids", "NGZ", "i", None),
-    ("grids", "NGXF", "i", None),
-    ("grids", "NGYF", "i", None),
-    ("grids", "NGZF", "i", None),
-    ("grids", "ADDGRID", "l", False),
-    ("ionic", "NSW", "i", 0),
-    ("ionic", "IBRION", "i", -1),
-    ("ionic", "ISIF", "i", 2),
-    ("ionic", "PSTRESS", "f", 0.0),
-    ("ionic", "EDIFFG", "f", None),
-    ("ionic", "NFREE", "i", 1),
-    ("ionic", "POTIM", "f", 0.5),
-    ("ionic", "SMASS", "f", -3.0),
-    ("ionic", "SCALEE", "f", 1.0),
-    ("ionic md", "TEBEG", "f", 0.0001),
-    ("ionic md", "TEEND", "f", 0.0001),
-    ("ionic md", "NBLOCK", "i", 1),
-    ("ionic md", "KBLOCK", "i", None),
-    ("ionic md", "NPACO", "i", 256),
-    ("ionic md", "APACO", "f", 16.0),
-    ("symmetry", "ISYM", "i", 2),
-    ("symmetry", "SYMPREC", "f", 1e-5),
-    ("dos", "LORBIT", "i", 0),
-    ("dos", "RWIGS", "vf", None),
-    ("dos", "NEDOS", "i", 301),
-    ("dos", "EMIN", "f", None),
-    ("dos", "EMAX", "f", None),
-    ("dos", "EFERMI", "f", 0.0),
-    ("writing", "NWRITE", "i", 2),
-    ("writing", "LWAVE", "l", True),
-    ("writing", "LCHARG", "l", True),
-    ("writing", "LPARD", "l", False),
-    ("writing", "LVTOT", "l", False),
-    ("writing", "LVHAR", "l", False),
-    ("writing", "LELF", "l", False),
-    ("writing", "LOPTICS", "l", False),
-    ("performance", "NPAR", "i", 1),
-    ("performance", "NSIM", "i", 4),
-    ("performance", "NBLK", "i", -1),
-    ("performance", "LPLANE", "l", True),
-    ("performance", "LSCALAPACK", "l", False),
-    ("performance", "LSCAAWARE", "l", False),
-    ("performance", "LSCALU", "l", False),
-    ("performance", "LASYNC", "l", False),
-    ("performance", "LORBITALREAL", "l", False),
-    ("miscellaneous", "IDIOT", "i", 3),
-    ("miscellaneous", "LMUSIC", "l", False),
-    ("miscellaneous", "POMASS", "vf", None),
-    ("miscellaneous", "DARWINR", "vf", None),
-    ("miscellaneous", "DARWINV", "vf", None),
-    ("miscellaneous", "LCORR", "l", True),
-    ("", "GGA_COMPAT", "l", True),
-    ("", "LBERRY", "l", False),
-    ("", "ICORELEVEL", "i", 0),
-    ("", "LDAU", "l", False),
-    ("", "LDAUTYPE", "vi", None),
-    ("", "LDAUL", "vi", None),
-    ("", "LDAUU", "vf", None),
-    ("", "LDAUJ", "vf", None),
-    ("", "LDAUPRINT", "i", 0),
-    ("", "I_CONSTRAINED_M", "i", 0),
-    ("electronic exchange-correlation", "GGA", "s", "--"),
-    ("electronic exchange-correlation", "METAGGA", "s", None),
-    ("electronic exchange-correlation", "VOSKOWN", "i", 0),
-    ("electronic exchange-correlation", "LHFCALC", "l", False),
-    ("electronic exchange-correlation", "AEXX", "f", 0.0),
-    ("electronic exchange-correlation", "HFSCREEN", "f", 0.0),
-    ("vdW DFT", "LUSE_VDW", "l", False),
-    ("linear response parameters", "LEPSILON", "l", False),
-    ("linear response parameters", "LRPA", "l", False),
-    ("linear response parameters", "LNABLA", "l", False),
-    ("linear response parameters", "LVEL", "l", False),
-    ("orbital magnetization", "ORBITALMAG", "l", False),
-    ("orbital magnetization", "LCHIMAG", "l", False),
-]
 
 _TYPE_ATTR = {
     "s": ' type="string"',
@@ -220,61 +75,98 @@ def rows(row_fmt: str, data: np.ndarray) -> str:
     return (row_fmt * data.shape[0]) % tuple(data.ravel().tolist())
 
 
+#: VASP's defaults for the tags the reference run (MgO, VASP 6.2) had set in its INCAR, and
+#: for the items that depend on the run; everything else prints as the reference printed it.
+_VASP_DEFAULTS: dict[str, Any] = {
+    "PREC": "normal",
+    "EDIFF": 1e-4,
+    "NELM": 60,
+    "NSW": 0,
+    "ISIF": 2,
+    "NEDOS": 301,
+    "LREAL": False,
+    "ISMEAR": 1,
+    "SIGMA": 0.2,
+    "LORBIT": 0,
+    "LASPH": False,
+    "GGA": "--",
+    "NPAR": 1,
+    "LSCALAPACK": False,
+    "LSCAAWARE": False,
+    "EMIN": 10.0,  # VASP 6 prints these sentinels when EMIN/EMAX are not set
+    "EMAX": -10.0,
+}
+_LAYOUT = {name: (path, kind, text) for path, name, kind, text in VASP62_PARAMETERS}
+
+
 def resolved_parameters(job: JobInputs, run: RunModel, extra: dict[str, Any]) -> dict[str, Any]:
-    """The parameter values VASP would echo: INCAR values over VASP defaults."""
+    """The parameter values VASP would echo that differ from the reference layout's text.
+
+    INCAR values of tags in the layout, VASP's defaults where the reference run had set a tag,
+    and the run-dependent items (NBANDS, NELECT, grids, MAGMOM, per-type vectors, ...).
+    """
     incar = job.incar
-    nions = job.natoms
     ntyp = len(job.block_elements)
-    values: dict[str, Any] = {}
-    for _, tag, _kind, default in _PARAMETERS:
-        values[tag] = incar.get(tag, default)
+    values: dict[str, Any] = dict(_VASP_DEFAULTS)
+    for tag, value in incar.items():
+        if tag in _LAYOUT and tag not in ("METAGGA", "LMETAGGA"):
+            values[tag] = value
     ediff = float(incar.get("EDIFF", 1e-4))
-    metagga = incar.get("METAGGA")
+    nsw = int(incar.get("NSW", 0))
+    istart = 1 if run.reads_wavecar else 0
     values.update(
+        SYSTEM=str(incar.get("SYSTEM", "unknown system")),
+        PREC=str(incar.get("PREC", "normal")).strip().lower()[:6],
         ENMAX=float(incar.get("ENCUT", max(e for e in extra["enmax"]))),
         NBANDS=run.nbands,
         NELECT=job.nelect,
         IALGO={"a": 58, "n": 38, "f": 68, "v": 48, "c": 58}.get(
             str(incar.get("ALGO", "Normal")).strip()[:1].lower(), 38
         ),
-        MAGMOM=list(job.magmom),
-        ENINI=float(incar.get("ENCUT", 400.0)),
+        ROPT=[-0.00025] * ntyp,
+        ISTART=istart,
+        ICHARG=int(incar.get("ICHARG", 0 if istart else 2)),
+        ISPIN=run.ispin,
+        MAGMOM=list(job.magmom) if run.ispin == 2 else [1.0] * job.natoms,
+        LMETAGGA=False,  # as real VASP prints it, whatever METAGGA says
+        NELMDL=int(incar.get("NELMDL", 0 if istart else -5)),
+        ENINI=float(incar.get("ENCUT", max(e for e in extra["enmax"]))),
         EBREAK=ediff / max(run.nbands, 1) / 4,
+        IBRION=int(incar.get("IBRION", -1 if nsw in (0, 1) else 0)),
         EDIFFG=float(incar.get("EDIFFG", 10 * ediff)),
-        KBLOCK=int(incar.get("NSW", 0)) or 1,
+        KBLOCK=nsw or 1,
         RWIGS=[-1.0] * ntyp,
-        EMIN=extra["emin"],
-        EMAX=extra["emax"],
-        NEDOS=extra["nedos"],
         POMASS=extra["masses"],
         DARWINR=[0.0] * ntyp,
         DARWINV=[1.0] * ntyp,
-        LMETAGGA=metagga is not None and str(metagga).strip().upper() not in ("--", "NONE"),
-        LREAL=str(incar.get("LREAL", "F")).strip()[:1].upper() in ("A", "T", "O"),
-        ISPIN=run.ispin,
-        NPAR=int(incar.get("NPAR", 1)),
         KGAMMA=job.kpoint_style != "Monkhorst-Pack",
     )
+    if "EMIN" in incar and "EMAX" in incar:
+        values.update(EMIN=extra["emin"], EMAX=extra["emax"])
+    values["NEDOS"] = extra["nedos"]
+    values["LREAL"] = str(incar.get("LREAL", "F")).strip()[:1].upper() in ("A", "T", "O")
     ngx = [max(8, int(np.ceil(np.linalg.norm(v) * 3.2 / 4) * 4)) for v in job.lattice]
     values.update(
         NGX=ngx[0], NGY=ngx[1], NGZ=ngx[2], NGXF=2 * ngx[0], NGYF=2 * ngx[1], NGZF=2 * ngx[2]
     )
     if is_truthy(incar.get("LDAU", False)):
-        values["LDAUTYPE"] = [int(incar.get("LDAUTYPE", 2))]
-        values["LDAUL"] = [int(x) for x in incar.get("LDAUL", [-1] * ntyp)]
-        values["LDAUU"] = [float(x) for x in incar.get("LDAUU", [0.0] * ntyp)]
-        values["LDAUJ"] = [float(x) for x in incar.get("LDAUJ", [0.0] * ntyp)]
+        values["LDAU"] = True
+        values["_ldau"] = {
+            "LDAUTYPE": ("vi", [int(incar.get("LDAUTYPE", 2))]),
+            "LDAUL": ("vi", [int(x) for x in incar.get("LDAUL", [-1] * ntyp)]),
+            "LDAUU": ("vf", [float(x) for x in incar.get("LDAUU", [0.0] * ntyp)]),
+            "LDAUJ": ("vf", [float(x) for x in incar.get("LDAUJ", [0.0] * ntyp)]),
+        }
     if "GGA" in incar:
         values["GGA"] = str(incar["GGA"]).strip().upper()
-    values["METAGGA"] = str(metagga).strip() if metagga is not None else None
-    values["_nions"] = nions
     return values
 
 
 def _parameters_xml(values: dict[str, Any]) -> str:
+    """The <parameters> block in VASP 6.2's layout with ``values`` filled in."""
     out = [" <parameters>\n"]
     open_path: list[str] = []
-    for path, tag, kind, _ in _PARAMETERS:
+    for path, tag, kind, text in VASP62_PARAMETERS:
         want = path.split("/") if path else []
         common = 0
         while common < min(len(open_path), len(want)) and open_path[common] == want[common]:
@@ -285,10 +177,16 @@ def _parameters_xml(values: dict[str, Any]) -> str:
         for name in want[common:]:
             out.append(" " * (len(open_path) + 2) + f'<separator name="{name}" >\n')
             open_path.append(name)
-        value = values.get(tag)
-        if value is None:
-            continue
-        out.append(_item(" " * (len(open_path) + 2), kind, tag, value))
+        indent = " " * (len(open_path) + 2)
+        if tag in values:
+            out.append(_item(indent, kind, tag, values[tag]))
+        else:
+            elem = "v" if kind in ("vf", "vi") else "i"
+            out.append(f'{indent}<{elem}{_TYPE_ATTR[kind]} name="{tag}">{text}</{elem}>\n')
+        if tag == "LDAU" and "_ldau" in values:
+            # VASP writes the U vectors right after LDAU when it is on
+            for name, (vkind, vec) in values["_ldau"].items():
+                out.append(_item(indent, vkind, name, vec))
     while open_path:
         out.append(" " * (len(open_path) + 1) + "</separator>\n")
         open_path.pop()
@@ -321,26 +219,23 @@ def _structure_xml(indent: str, lattice: np.ndarray, frac: np.ndarray, name: str
     )
 
 
-def _energy_block(indent: str, e: float, full: bool, rng: np.random.Generator) -> str:
+def _energy_block(
+    indent: str, e0: float, run: RunModel, species: list[str], scf_step: int | None
+) -> str:
+    """An <energy> block: the terms (scsteps) summing to e_fr_energy, then F, E, E(sigma->0).
+
+    ``e0`` is E(sigma->0); F = e0 + EENTRO / 2 and E = e0 - EENTRO / 2 (Gaussian smearing).
+    """
     i = indent
+    ent = run.eentropy
+    e_fr, e_wo = e0 + ent / 2, e0 - ent / 2
     parts = [f"{i}<energy>\n"]
-    if full:
-        terms = rng.uniform(-1, 1, 9) * np.array([50, 3000, 900, 60, 1500, 1500, 0, 200, 800])
-        terms[6] = -0.0
-        names = (
-            "alphaZ",
-            "ewald",
-            "hartreedc",
-            "XCdc",
-            "pawpsdc",
-            "pawaedc",
-            "eentropy",
-            "bandstr",
-            "atom",
-        )
-        parts += [f'{i} <i name="{n}">%16.8f </i>\n' % v for n, v in zip(names, terms, strict=True)]
+    if scf_step is not None:
+        terms = energy_terms(species, e_fr, ent, scf_step)
+        parts += [f'{i} <i name="{n}">%16.8f </i>\n' % v for n, v in terms.items()]
     parts += [
-        f'{i} <i name="{n}">%16.8f </i>\n' % e for n in ("e_fr_energy", "e_wo_entrp", "e_0_energy")
+        f'{i} <i name="{n}">%16.8f </i>\n' % v
+        for n, v in (("e_fr_energy", e_fr), ("e_wo_entrp", e_wo), ("e_0_energy", e0))
     ]
     parts.append(f"{i}</energy>\n")
     return "".join(parts)
@@ -358,22 +253,30 @@ def dos_grid(run: RunModel, job: JobInputs) -> tuple[np.ndarray, float, float]:
 
 
 def group_dos(run: RunModel, job: JobInputs, grid: np.ndarray) -> np.ndarray:
-    """(ngroups, nspin, nedos) Gaussian-broadened DOS per projection group, states/eV."""
-    sigma = float(job.incar.get("SIGMA", 0.2))
+    """(ngroups, nspin, nedos) DOS per projection group, states/eV.
+
+    As VASP does, each state is broadened by the run's own smearing (ISMEAR, SIGMA) and the
+    DOS of a grid point is the smeared state count inside its bin divided by the bin width,
+    so the integrated DOS is the smeared electron count and the DOS is zero in a gap wider
+    than a few SIGMA.
+    """
+    from polaronflow.emulator.physics import _smearing, smearing_occupation
+
+    sigma, ismear = _smearing(job)
     de = grid[1] - grid[0] if len(grid) > 1 else 0.1
-    width = max(sigma, 1.2 * de)
+    edges = np.concatenate([grid - de / 2, [grid[-1] + de / 2]])
     ng = run.patterns.shape[0]
     out = np.zeros((ng, run.ispin, len(grid)))
     spin_factor = 1.0 if run.ispin == 2 else 2.0
-    norm = spin_factor / (width * np.sqrt(2 * np.pi))
     for s in range(run.ispin):
         for k, w in enumerate(job.kweights):
             e = run.eigenvalues[s, k]
             g = run.groups[s, k]
             for start in range(0, len(e), 256):
                 chunk = e[start : start + 256]
-                gauss = np.exp(-0.5 * ((grid[None, :] - chunk[:, None]) / width) ** 2)
-                np.add.at(out[:, s], g[start : start + 256], gauss * (w * norm))
+                below = smearing_occupation((chunk[:, None] - edges[None, :]) / sigma, ismear)
+                counts = np.diff(below, axis=1)  # smeared content of each bin
+                np.add.at(out[:, s], g[start : start + 256], counts * (w * spin_factor / de))
     return out
 
 
@@ -482,7 +385,7 @@ def write_vasprun(
             w("  <scstep>\n")
             w('   <time name="dav">%8.2f%8.2f</time>\n' % (t, t * 1.01))
             w('   <time name="total">%8.2f%8.2f</time>\n' % (t * 2, t * 2.02))
-            w(_energy_block("   ", e, full, rng))
+            w(_energy_block("   ", e, run, job.species, (k + 1) if full else None))
             w("  </scstep>\n")
         w(_structure_xml("  ", step.lattice, step.frac_coords, None))
         w('  <varray name="forces" >\n')
@@ -491,7 +394,7 @@ def write_vasprun(
         w('  <varray name="stress" >\n')
         w(rows("   <v>%17.8f%17.8f%17.8f </v>\n", step.stress))
         w("  </varray>\n")
-        w(_energy_block("  ", step.energy, False, rng))
+        w(_energy_block("  ", step.energy, run, job.species, None))
         t = len(step.scf_energies) * max(job.natoms / 25, 0.05)
         w('  <time name="totalsc">%8.2f%8.2f</time>\n' % (t, t * 1.01))
         if last:

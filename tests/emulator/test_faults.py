@@ -110,3 +110,114 @@ def test_bad_fault_file_is_an_input_error(tmp_path: Path) -> None:
     folder = _job(tmp_path, "meltdown")
     with pytest.raises(InputError, match="invalid fault"):
         run_emulator(folder)
+
+
+def _vasprun_ok(folder: Path) -> bool:
+    from pymatgen.io.vasp import Vasprun
+
+    return Vasprun(folder / "vasprun.xml", parse_potcar_file=False, parse_dos=False).converged
+
+
+@pytest.mark.parametrize(
+    "fault, incar, key, value",
+    [
+        ("grad_not_orth", {}, "ALGO", None),  # ALGO = All: custodian moves off it
+        ("zheev", {"ALGO": "Normal"}, "ALGO", "All"),
+        ("brmix", {}, "ISTART", 1),  # first try: rerun continuing (OUTCAR readable)
+        ("too_few_bands", {"NBANDS": 200}, "NBANDS", 220),
+    ],
+)
+def test_custodian_detects_and_corrects_the_new_faults(
+    tmp_path: Path, fault: str, incar: dict, key: str, value
+) -> None:
+    from pymatgen.io.vasp import Incar
+
+    folder = _job(tmp_path, fault, **incar)
+    before = Incar.from_file(folder / "INCAR")
+    _custodian(folder)
+    assert _errors(folder) == [fault]
+    after = Incar.from_file(folder / "INCAR")
+    if value is None:
+        assert after[key] != before[key]
+    else:
+        assert after[key] == value
+    assert _vasprun_ok(folder)
+
+
+def test_zheev_with_algo_all_leaves_custodian_nothing_to_try(tmp_path: Path) -> None:
+    from custodian.custodian import NonRecoverableError
+
+    folder = _job(tmp_path, "zheev")  # scan_u_incar uses ALGO = All
+    with pytest.raises(NonRecoverableError):
+        _custodian(folder)
+    assert "ERROR EDDIAG: Call to routine ZHEEV failed!" in (folder / "OUTCAR").read_text()
+    assert (folder / "CONTCAR").read_text() == ""  # died in the first ionic step
+
+
+def test_too_few_bands_in_the_incar_is_a_real_fault(tmp_path: Path) -> None:
+    # 33-atom Mg cell: 8*14 + 24*6 + 8 = 264 electrons, 133 bands per spin are occupied
+    folder = _job(tmp_path, None, NBANDS=125)
+    _custodian(folder)
+    # custodian raises NBANDS by 10 % until the electrons fit: 125 -> 137
+    assert _errors(folder) == ["too_few_bands"]
+    assert _vasprun_ok(folder)
+
+
+@pytest.mark.parametrize("fault", ["edddav", "zbrent", "kill", "grad_not_orth"])
+def test_a_stopped_run_is_cut_where_it_stopped(tmp_path: Path, fault: str) -> None:
+    from pymatgen.io.vasp import Oszicar, Poscar
+
+    folder = _job(tmp_path, fault)
+    run = run_emulator(folder)
+    stdout = run.notes[-1]
+    vasprun = (folder / "vasprun.xml").read_text()
+    assert "</modeling>" not in vasprun
+    outcar = (folder / "OUTCAR").read_text()
+    assert "General timing" not in outcar
+    assert not (folder / "WAVECAR").exists() and not (folder / "CHGCAR").exists()
+    full = len(run.steps)
+    osz = (folder / "OSZICAR").read_text()
+    done = osz.count(" F= ")
+    assert done < full  # the OSZICAR stops with the run
+    contcar = (folder / "CONTCAR").read_text()
+    if done == 0:
+        assert contcar == ""  # VASP's CONTCAR is empty until an ionic step completes
+    else:
+        # the CONTCAR is the last completed ionic step's structure, not the relaxed one
+        written = Poscar.from_file(folder / "CONTCAR").structure.frac_coords
+        assert np.allclose(written, run.steps[done - 1].frac_coords, atol=1e-8)
+        assert not np.allclose(written, run.steps[-1].frac_coords, atol=1e-8)
+        assert len(Oszicar(folder / "OSZICAR").ionic_steps) == done
+    assert vasprun.count("<calculation>") == done + 1
+    if fault == "kill":
+        assert "Error" not in stdout and "ERROR" not in stdout
+    else:
+        from polaronflow.emulator.faults import ERROR_TEXT
+
+        assert ERROR_TEXT[fault].splitlines()[0] in stdout
+
+
+def test_a_kill_fails_validation_and_custodian_gives_up(tmp_path: Path) -> None:
+    from custodian.custodian import ValidationError
+
+    folder = _job(tmp_path, "kill")
+    with pytest.raises(ValidationError, match="VasprunXMLValidator"):
+        _custodian(folder)
+    assert _errors(folder) == []
+
+
+def test_fault_position_can_be_chosen(tmp_path: Path) -> None:
+    folder = _job(tmp_path, "kill ionic_step=3 scf_step=5")
+    run_emulator(folder)
+    osz = (folder / "OSZICAR").read_text().splitlines()
+    assert sum(" F= " in line for line in osz) == 2
+    assert osz[-1].split(":")[1].split()[0] == "5"  # five SCF steps of the third ionic step
+
+
+def test_truncate_is_accepted_for_truncated(tmp_path: Path) -> None:
+    folder = _job(tmp_path, "truncate", NSW=0, IBRION=-1)
+    run_emulator(folder)
+    assert "</modeling>" not in (folder / "vasprun.xml").read_text()
+    # every ionic step was done: the OSZICAR is complete, the CONTCAR written
+    assert (folder / "OSZICAR").read_text().count(" F= ") == 1
+    assert (folder / "CONTCAR").read_text()

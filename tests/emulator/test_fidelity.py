@@ -124,6 +124,20 @@ OUTCAR_FAMILIES = [
     r"POTCAR:",
     r"IBRION =",
     r"PSCENC|TEWEN|DENC|EXHF|XCENC|PAW double|EENTRO|EBANDS|EATOM",
+    # blocks ASE and pymatgen read (issue 15, item 2)
+    r"direct lattice vectors",
+    r"^\s+-?\d+\.\d{9}\s+-?\d+\.\d{9}\s+-?\d+\.\d{9}\s+-?\d+\.\d{9}",
+    r"length of vectors",
+    r"energy-cutoff",
+    r"volume of cell",
+    r"VOLUME and BASIS",
+    r"k-points in reciprocal lattice and weights",
+    r"k-points in units of 2pi/SCALE",
+    r"position of ions in",
+    r"average \(electrostatic\) potential",
+    r"test charge",
+    r"^\s+\d+\s?-?\d+\.\d{4}(\s+\d+\s?-?\d+\.\d{4})*$",
+    r"reached required accuracy",
 ]
 
 
@@ -131,9 +145,13 @@ def outcar_shapes(path: Path) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for raw in _skeletons(path):
         line = re.sub(r"PAW_PBE \S+ \S+\s*", "PAW_PBE X Y", raw)
+        # the KPOINTS comment VASP echoes is free text
+        line = re.sub(r"(weights?):.*$", r"\1: X", line)
         for family in OUTCAR_FAMILIES:
             if re.search(family, line):
-                found.setdefault(family, set()).add(_NUM.sub(_token, line))
+                # rows of per-ion values (core potentials): any number of entries per row
+                tokens = re.sub(r"(<I:8><F4:9>)+", "<I:8><F4:9>*", _NUM.sub(_token, line))
+                found.setdefault(family, set()).add(tokens)
                 break
     return found
 
@@ -217,3 +235,90 @@ def test_every_file_carries_the_synthetic_marker(emulated: Path) -> None:
     assert lines[0].startswith("<?xml") and SYNTHETIC_MARKER in lines[1]
     for name in ("OUTCAR", "OSZICAR", "CONTCAR", "CHGCAR", "WAVECAR"):
         assert SYNTHETIC_MARKER in (emulated / name).read_text()[:300], name
+
+
+def test_parameters_block_is_vasp_6s(emulated: Path) -> None:
+    """Every item of VASP 6.2's <parameters>, in its order (the U vectors after LDAU)."""
+
+    def items(path: Path) -> list[str]:
+        with _open(path) as fh:
+            text = fh.read()
+        block = text[text.index("<parameters>") : text.index("</parameters>")]
+        return re.findall(r'<[iv][^>]* name="([^"]+)"', block)
+
+    real = items(CORPUS / "MgO_bulk_prim" / "vasprun.xml.gz")
+    assert real == items(CORPUS / "O2_molecule" / "vasprun.xml.gz")
+    ours = items(emulated / "vasprun.xml")
+    ldau = ["LDAUTYPE", "LDAUL", "LDAUU", "LDAUJ"]
+    assert [n for n in ours if n not in ldau] == real
+    assert ours[ours.index("LDAU") + 1 : ours.index("LDAU") + 5] == ldau
+    assert "METAGGA" not in ours  # real VASP names the meta-GGA only in the <incar> echo
+
+
+@pytest.mark.parametrize("name", ["OUTCAR", "vasprun.xml"])
+def test_ase_reads_every_ionic_step(emulated: Path, name: str) -> None:
+    import ase.io
+    from pymatgen.io.vasp import Vasprun
+
+    vr = Vasprun(emulated / "vasprun.xml", parse_potcar_file=False, parse_dos=False)
+    images = ase.io.read(emulated / name, index=":")
+    assert len(images) == len(vr.ionic_steps)
+    for atoms, step in zip(images, vr.ionic_steps, strict=True):
+        assert atoms.get_potential_energy() == pytest.approx(step["e_0_energy"], abs=1e-5)
+        assert atoms.cell.array == pytest.approx(step["structure"].lattice.matrix, abs=1e-5)
+    if name == "OUTCAR":
+        assert images[-1].get_magnetic_moment() == pytest.approx(
+            vr.parameters["NUPDOWN"] if vr.parameters["NUPDOWN"] >= 0 else 2.0, abs=1e-2
+        )
+
+
+def _kinds(root: Path) -> dict[str, Path]:
+    """Small runs of every kind the emulator writes: insulator/metal/molecule references,
+    doped static, delocalised metal, NUPDOWN, ISPIN = 1."""
+    from pymatgen.core import Lattice, Structure
+
+    mgo = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(4.21), ["Mg", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    ).get_primitive_structure()
+    mg = Structure.from_spacegroup(
+        "P6_3/mmc", Lattice.hexagonal(3.21, 5.21), ["Mg"], [[1 / 3, 2 / 3, 0.25]]
+    )
+    o2 = Structure(
+        Lattice.orthorhombic(12.0, 12.5, 13.0), ["O", "O"], [[0.5, 0.5, 0.5], [0.5, 0.5, 0.593]]
+    )
+    magmom = [0.0] * 33
+    magmom[2] = magmom[5] = 1.0
+    doped = {"W": 8, "O": 24, "Mg": 1}
+    jobs = {
+        "MgO": (mgo, {"ISPIN": 1, "NSW": 0, "LORBIT": 11, "NEDOS": 301}, (4, 4, 4)),
+        "Mg": (mg, {"ISPIN": 1, "NSW": 3, "IBRION": 2, "ISMEAR": 1, "SIGMA": 0.1}, (6, 6, 4)),
+        "O2": (o2, {"ISPIN": 2, "NUPDOWN": 2, "MAGMOM": [1.0, 1.0], "NSW": 0}, (1, 1, 1)),
+        "doped": (reo3_cell(2), scan_u_incar(doped, NSW=0, MAGMOM=magmom), (1, 1, 1)),
+        "deloc": (reo3_cell(2), scan_u_incar(doped, u=2.0, NSW=2, IBRION=2), (1, 1, 1)),
+        "nupdown": (reo3_cell(2), scan_u_incar(doped, NSW=0, NUPDOWN=0), (1, 1, 1)),
+        "ispin1": (reo3_cell(2), scan_u_incar(doped, NSW=0, ISPIN=1), (1, 1, 1)),
+    }
+    out = {}
+    for name, (structure, incar, mesh) in jobs.items():
+        write_job(root / name, structure, {"NEDOS": 301, **incar}, kpoints=mesh)
+        run_emulator(root / name)
+        out[name] = root / name
+    return out
+
+
+def test_ase_and_pymatgen_read_every_kind_of_run(tmp_path: Path) -> None:
+    import ase.io
+    from pymatgen.io.vasp import Outcar, Vasprun
+
+    for name, folder in _kinds(tmp_path).items():
+        vr = Vasprun(folder / "vasprun.xml", parse_potcar_file=False)
+        for fname in ("OUTCAR", "vasprun.xml"):
+            images = ase.io.read(folder / fname, index=":")
+            assert len(images) == len(vr.ionic_steps), (name, fname)
+            assert images[-1].get_potential_energy() == pytest.approx(vr.final_energy, abs=1e-5)
+        out = Outcar(folder / "OUTCAR")
+        last = vr.ionic_steps[-1]
+        assert out.final_energy == pytest.approx(last["e_0_energy"], abs=1e-5)
+        assert out.final_fr_energy == pytest.approx(last["e_fr_energy"], abs=1e-5)
+        assert out.final_energy_wo_entrp == pytest.approx(last["e_wo_entrp"], abs=1e-5)
+        assert vr.complete_dos.get_gap() >= 0
