@@ -161,6 +161,12 @@ def run_emulator(
     directory = Path(directory)
     scen = load_scenario(scenario or os.environ.get(SCENARIO_ENV) or None)
     job = read_job(directory)
+    # VASP opens (and so empties) OUTCAR, OSZICAR and vasprun.xml as it starts. A custodian
+    # monitor polling them meanwhile (LargeSigmaHandler reads OUTCAR) must not see the
+    # previous run's, or it corrects an error that no longer exists, again and again.
+    for name in ("OUTCAR", "OSZICAR", "vasprun.xml"):
+        if (directory / name).is_file():
+            (directory / name).write_text("")
     _, system, _ = classify(job, scen)
     faults = active_faults(directory, requested_faults(directory, scen, system, job.u_on_w))
     kinds = {f.kind for f in faults}

@@ -111,7 +111,9 @@ def install(monkeypatch: Any, state: MockVasp) -> None:
             # Custodian sleeps polling_time_step between checks; the emulator is fast.
             custodian_kwargs = dict(kwargs.get("custodian_kwargs") or {})
             custodian_kwargs.setdefault("polling_time_step", 0.2)
-            custodian_kwargs.setdefault("monitor_freq", 1)
+            # Monitors (e.g. LargeSigmaHandler) every 2 s: time for the emulator to start,
+            # as custodian's defaults (every 300 s) leave a real VASP.
+            custodian_kwargs.setdefault("monitor_freq", 10)
             kwargs["custodian_kwargs"] = custodian_kwargs
             original_run_vasp(*args, **kwargs)
             return

@@ -660,7 +660,12 @@ def build_run(
     nk = len(inputs.kpoints)
     disp = _k_dispersion(inputs.kpoints)  # (nk,)
     if kind == "reference":
-        vbm, cbm = ref.vbm, (ref.cbm if not metal else ref.vbm)
+        vbm, cbm = ref.vbm, ref.cbm
+        if metal:
+            # Only the two crossing bands (below) reach E_F; the other bands keep clear of it,
+            # so the smearing entropy vanishes with SIGMA as a real metal's does (custodian's
+            # LargeSigmaHandler would otherwise lower SIGMA without end).
+            vbm, cbm = ref.vbm - 1.0, ref.vbm + 1.0
         vw, cw = 5.0, 5.0
     else:
         vbm = scenario.host.vbm
@@ -692,8 +697,11 @@ def build_run(
         if metal:
             # Two bands cross E_F: occupations follow the eigenvalues, so the gap is zero.
             lo = max(n_val - 1, 0)
+            # Unequal slopes: the pair is not mirrored about one energy, so E_F is not pinned
+            # to a k-point where both bands are degenerate (which would leave a finite
+            # smearing entropy at any SIGMA, unlike a real metal).
             eig[s, :, lo] = ref.vbm - 0.3 + 0.9 * disp
-            eig[s, :, lo + 1] = ref.vbm + 0.3 - 0.9 * disp
+            eig[s, :, lo + 1] = ref.vbm + 0.3 - 0.5 * disp
             eig[s] = np.sort(eig[s], axis=1)
 
     # --- occupations: smeared, E-fermi where they hold NELECT ------------------------------
