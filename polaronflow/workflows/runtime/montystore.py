@@ -250,7 +250,9 @@ class SQLiteStore(Store):
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(
                 f'CREATE TABLE IF NOT EXISTS "{table}" '
-                f"(id INTEGER PRIMARY KEY, doc TEXT NOT NULL, plain INTEGER NOT NULL, {cols})"
+                # the document last: SQLite reads a row's columns in order, and the indexed
+                # columns must not sit behind hundreds of kB of overflow pages
+                f"(id INTEGER PRIMARY KEY, plain INTEGER NOT NULL, {cols}, doc TEXT NOT NULL)"
             )
             have = {row[1] for row in conn.execute(f'PRAGMA table_info("{table}")')}
             if not {f"c{i}" for i in range(len(self.indexed))} <= have:

@@ -70,18 +70,18 @@ def run_vasp_job(
     jobflow.Response
         The task document as output, custodian's record as stored data.
     """
-    from atomate2.vasp.files import copy_vasp_outputs, write_vasp_input_set
-    from atomate2.vasp.run import run_vasp
-    from monty.serialization import dumpfn
+    # The names are looked up in atomate2's job module, as its own make does, so that what
+    # patches them there (atomate2's and polaronflow's mock VASP) patches this job too.
+    import atomate2.vasp.jobs.base as base
 
     from_prev = prev_dir is not None
     if prev_dir is not None:
-        copy_vasp_outputs(prev_dir, **maker.copy_vasp_kwargs)
+        base.copy_vasp_outputs(prev_dir, **maker.copy_vasp_kwargs)
     maker.write_input_set_kwargs.setdefault("from_prev", from_prev)
-    write_vasp_input_set(structure, maker.input_set_generator, **maker.write_input_set_kwargs)
+    base.write_vasp_input_set(structure, maker.input_set_generator, **maker.write_input_set_kwargs)
     for filename, data in maker.write_additional_data.items():
-        dumpfn(data, filename.replace(":", "."))
-    run_vasp(**maker.run_vasp_kwargs)
+        base.dumpfn(data, filename.replace(":", "."))
+    base.run_vasp(**maker.run_vasp_kwargs)
     return finish_vasp_job(maker, Path.cwd())
 
 
@@ -100,15 +100,15 @@ def finish_vasp_job(maker: BaseVaspMaker, run_dir: str | Path) -> Response:
     jobflow.Response
         As atomate2's ``BaseVaspMaker.make`` returns it.
     """
+    import atomate2.vasp.jobs.base as base
     from atomate2 import SETTINGS
-    from atomate2.vasp.run import should_stop_children
     from jobflow import Response
 
     run_dir = Path(run_dir)
     task_doc = lean_task_document(run_dir, **maker.task_document_kwargs)
     task_doc.task_label = maker.name
     task_doc.additional_json[SUMMARY_KEY] = run_summary(run_dir)
-    stop_children = should_stop_children(task_doc, **maker.stop_children_kwargs)
+    stop_children = base.should_stop_children(task_doc, **maker.stop_children_kwargs)
     gzip_outputs(run_dir, SETTINGS.VASP_ZIP_FILES)
     return Response(
         stop_children=stop_children,
