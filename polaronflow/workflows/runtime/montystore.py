@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import sqlite3
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -170,6 +172,22 @@ def _sort_key(value: Any) -> tuple:
     return (3, json.dumps(value, sort_keys=True, default=str))
 
 
+#: Stores with an open connection in this process (closed before every fork, see below).
+_OPEN: weakref.WeakSet = weakref.WeakSet()
+
+
+def _close_before_fork() -> None:
+    # SQLite forbids carrying a connection across fork(), and an open one in the parent
+    # breaks the child's *own* connections to the same file too (SQLite's per-process lock
+    # bookkeeping is copied, the fcntl locks are not): "disk I/O error" in `launch` workers.
+    # Stores reconnect on their next use.
+    for store in list(_OPEN):
+        store._release()
+
+
+os.register_at_fork(before=_close_before_fork)
+
+
 class SQLiteStore(Store):
     """A maggma ``Store`` of JSON documents in one SQLite file, with indexed fields.
 
@@ -182,9 +200,10 @@ class SQLiteStore(Store):
     other criteria are applied to the decoded documents with mongomock's filter (the same
     query language maggma's ``MemoryStore`` speaks).
 
-    Several processes may share the file: SQLite locks it (WAL journal, a busy timeout),
-    every update is one ``BEGIN IMMEDIATE`` transaction, and the table is created under the
-    same file lock as :class:`SharedMontyStore`'s configuration.
+    Several processes may share the file: SQLite locks it (rollback journal, a busy timeout),
+    every update is one ``BEGIN IMMEDIATE`` transaction, and the table is created under a
+    file lock. Connections are closed before every ``fork()`` (``launch`` forks its workers)
+    and reopened on the next use: SQLite connections must not cross a fork.
 
     Parameters
     ----------
@@ -215,6 +234,8 @@ class SQLiteStore(Store):
         super().__init__(**kwargs)
         self.indexed = tuple(dict.fromkeys([*indexed, self.key]))
         self._conn: sqlite3.Connection | None = None
+        self._pid = 0
+        self._reconnect = False  # connected by the user: reconnect after a fork
 
     # columns are c0, c1, ... in the order of ``indexed``
     def _col(self, path: str) -> str | None:
@@ -230,13 +251,23 @@ class SQLiteStore(Store):
 
     @property
     def _collection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise StoreError("SQLiteStore: call connect() first")
-        return self._conn
+        if self._conn is None or self._pid != os.getpid():
+            if not self._reconnect:
+                raise StoreError("SQLiteStore: call connect() first")
+            self._conn = None  # another process's connection: never use (or close) it here
+            self.connect()
+        return self._conn  # type: ignore[return-value]
+
+    def _release(self) -> None:
+        """Close the connection but reconnect on the next use (before a fork)."""
+        if self._conn is not None and self._pid == os.getpid():
+            self._conn.close()
+        self._conn = None
+        _OPEN.discard(self)
 
     def connect(self, force_reset: bool = False) -> None:
         """Open the file; create the table and its indexes (under a file lock) if missing."""
-        if self._conn is not None and not force_reset:
+        if self._conn is not None and self._pid == os.getpid() and not force_reset:
             return
         from filelock import FileLock
 
@@ -247,7 +278,10 @@ class SQLiteStore(Store):
         table = self.collection_name
         cols = ", ".join(f"c{i}" for i in range(len(self.indexed)))
         with FileLock(str(path) + ".lock"):
-            conn.execute("PRAGMA journal_mode = WAL")
+            # The rollback journal, not WAL: with WAL, `launch` workers (forked) met "disk I/O
+            # error" on their own new connections, and WAL needs shared memory that network
+            # file systems (a cluster's home) do not give.
+            conn.execute("PRAGMA journal_mode = DELETE")
             conn.execute(
                 f'CREATE TABLE IF NOT EXISTS "{table}" '
                 # the document last: SQLite reads a row's columns in order, and the indexed
@@ -264,13 +298,13 @@ class SQLiteStore(Store):
                 conn.execute(f'CREATE INDEX IF NOT EXISTS "{table}_c{i}" ON "{table}" (c{i})')
             conn.execute(f'CREATE INDEX IF NOT EXISTS "{table}_plain" ON "{table}" (plain)')
         conn.execute("PRAGMA synchronous = NORMAL")
-        self._conn = conn
+        self._conn, self._pid, self._reconnect = conn, os.getpid(), True
+        _OPEN.add(self)
 
     def close(self) -> None:
         """Close the connection."""
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        self._release()
+        self._reconnect = False
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SQLiteStore):

@@ -7,6 +7,9 @@ import json
 import multiprocessing
 from pathlib import Path
 
+import pytest
+from maggma.core import StoreError
+
 from polaronflow.workflows.runtime.montystore import SharedMontyStore, SQLiteStore, embedded_stores
 
 
@@ -191,3 +194,43 @@ def test_embedded_stores_copy_an_old_montydb_store_once(tmp_path: Path) -> None:
     docs2, _ = embedded_stores(tmp_path)  # the SQLite file exists: no second copy
     docs2.connect()
     assert docs2.count() == 6
+
+
+def _child_sees_no_open_file_and_writes(path: str, worker: int) -> None:
+    import os
+
+    fds = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            fds.append(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:
+            continue
+    assert not [f for f in fds if "js.sqlite" in f], fds  # nothing inherited from the parent
+    store = _sqlite(Path(path))
+    store.connect()
+    for i in range(10):
+        store.update({"uuid": f"child{worker}-{i}", "index": 1})
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc (Linux)")
+def test_sqlite_connections_never_cross_a_fork(tmp_path: Path) -> None:
+    # `launch` forks its workers while its own JobStore may still be open (kept alive by a
+    # reference cycle until the next garbage collection): SQLite then fails in the children.
+    parent = _sqlite(tmp_path)
+    parent.connect()
+    parent.update({"uuid": "parent", "index": 1})
+    ctx = multiprocessing.get_context("fork")
+    procs = [
+        ctx.Process(target=_child_sees_no_open_file_and_writes, args=(str(tmp_path), w))
+        for w in range(2)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    # the parent's store reconnects by itself after the fork
+    assert parent.count() == 21
+    parent.close()
+    with pytest.raises(StoreError):
+        parent.count()
