@@ -8,9 +8,10 @@ It holds the job name, its role, the U schedule and the step's U (see
 so a run folder says what it was even outside the JobStore.
 
 After VASP ends the jobs run :func:`polaronflow.workflows.vasp.postrun.finish_vasp_job`
-instead of atomate2's parse: the same task document, built from a vasprun.xml without the
-projection blocks (tens of seconds and GB less on a 257-atom LORBIT run), plus the fast
-readers' analysis summary in ``additional_json["polaronflow_summary"]``.
+instead of atomate2's parse: the same task document but for emmet's ``dos_properties``, built
+from a vasprun.xml without the projection blocks (tens of seconds and GB less on a 257-atom
+LORBIT run), plus the fast readers' analysis summary in
+``additional_json["polaronflow_summary"]``.
 """
 
 from __future__ import annotations
