@@ -172,8 +172,9 @@ def _sort_key(value: Any) -> tuple:
     return (3, json.dumps(value, sort_keys=True, default=str))
 
 
-#: Stores with an open connection in this process (closed before every fork, see below).
-_OPEN: weakref.WeakSet = weakref.WeakSet()
+#: Stores with an open connection in this process, by identity (stores of one file compare
+#: equal, so a set would keep only one of them); closed before every fork, see below.
+_OPEN: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
 
 def _close_before_fork() -> None:
@@ -181,7 +182,7 @@ def _close_before_fork() -> None:
     # breaks the child's *own* connections to the same file too (SQLite's per-process lock
     # bookkeeping is copied, the fcntl locks are not): "disk I/O error" in `launch` workers.
     # Stores reconnect on their next use.
-    for store in list(_OPEN):
+    for store in list(_OPEN.values()):
         store._release()
 
 
@@ -263,7 +264,7 @@ class SQLiteStore(Store):
         if self._conn is not None and self._pid == os.getpid():
             self._conn.close()
         self._conn = None
-        _OPEN.discard(self)
+        _OPEN.pop(id(self), None)
 
     def connect(self, force_reset: bool = False) -> None:
         """Open the file; create the table and its indexes (under a file lock) if missing."""
@@ -299,7 +300,7 @@ class SQLiteStore(Store):
             conn.execute(f'CREATE INDEX IF NOT EXISTS "{table}_plain" ON "{table}" (plain)')
         conn.execute("PRAGMA synchronous = NORMAL")
         self._conn, self._pid, self._reconnect = conn, os.getpid(), True
-        _OPEN.add(self)
+        _OPEN[id(self)] = self
 
     def close(self) -> None:
         """Close the connection."""

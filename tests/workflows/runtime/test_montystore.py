@@ -219,6 +219,9 @@ def test_sqlite_connections_never_cross_a_fork(tmp_path: Path) -> None:
     parent = _sqlite(tmp_path)
     parent.connect()
     parent.update({"uuid": "parent", "index": 1})
+    twin = _sqlite(tmp_path)  # a second store of the same file (equal to the first)
+    twin.connect()
+    assert twin == parent and twin.count() == 1
     ctx = multiprocessing.get_context("fork")
     procs = [
         ctx.Process(target=_child_sees_no_open_file_and_writes, args=(str(tmp_path), w))
