@@ -15,6 +15,7 @@ table) before releasing the lock. Everything else is maggma's store.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -258,6 +259,12 @@ class SQLiteStore(Store):
             self._conn = None  # another process's connection: never use (or close) it here
             self.connect()
         return self._conn  # type: ignore[return-value]
+
+    def __del__(self) -> None:
+        # Python's sqlite3.Connection sits in a reference cycle (its statement cache), so it
+        # would stay open, untracked, until the next garbage collection: close it with us.
+        with contextlib.suppress(Exception):  # a half-built store, interpreter shutdown
+            self._release()
 
     def _release(self) -> None:
         """Close the connection but reconnect on the next use (before a fork)."""
