@@ -31,3 +31,29 @@ def record_section(start: str, end: str, section: str) -> None:
         text = text.rstrip("\n") + "\n\n" + section
     RESULTS.write_text(text)
     print(f"recorded in {RESULTS}")
+
+
+def bytecode_note() -> str:
+    """Whether imports ran from cached byte-code (``PYTHONDONTWRITEBYTECODE`` may be set here).
+
+    Checks the ``__pycache__`` of one installed dependency (atomate2) and of polaronflow itself:
+    without .pyc files every child process compiles the modules it imports.
+    """
+    import importlib.util
+    import os
+    import sys
+
+    def cached(module: str) -> str:
+        spec = importlib.util.find_spec(module)
+        if spec is None or spec.origin is None:
+            return "n/a"
+        return "yes" if Path(importlib.util.cache_from_source(spec.origin)).is_file() else "no"
+
+    flag = os.environ.get("PYTHONDONTWRITEBYTECODE")
+    return (
+        f"byte-code: PYTHONDONTWRITEBYTECODE={flag or 'unset'} "
+        f"(sys.dont_write_bytecode={sys.dont_write_bytecode}); .pyc cached for "
+        f"site-packages (atomate2.vasp.jobs.base): {cached('atomate2.vasp.jobs.base')}, "
+        f"for polaronflow (polaronflow.workflows.vasp.makers): "
+        f"{cached('polaronflow.workflows.vasp.makers')}"
+    )

@@ -11,7 +11,8 @@ Measured, each as a fresh child process (start-up and imports included):
 2. ``polaronflow demo`` with ``--workers 1`` and ``--workers 2`` (once each; ``--no-demo``
    skips them) — the parallel launcher's speed-up;
 3. on the finished two-worker demo's JobStore (55 task documents), 20 ``query_one`` by uuid,
-   as a jobflow reference resolution does: maggma's ``MontyStore`` in a plain process against
+   as a jobflow reference resolution does: the embedded ``SQLiteStore`` (montydb before issue
+   16, see ``bench_store.py``) in a plain process against
    a process that ran ``gc.freeze()`` after its imports, as ``polaronflow launch`` workers do.
 
 Usage::
@@ -44,10 +45,10 @@ START, END = "<!-- bench_workflows:start -->", "<!-- bench_workflows:end -->"
 QUERY = """
 import gc, sys, time
 import jobflow, fireworks, atomate2.vasp.jobs.base  # the imports of a launch worker
-from maggma.stores import MontyStore
+from polaronflow.workflows.runtime.montystore import embedded_stores
 if sys.argv[2] == "frozen":
     gc.freeze()
-store = MontyStore("outputs", database_path=sys.argv[1], database_name="polaronflow")
+store = embedded_stores(sys.argv[1])[0]  # the embedded JobStore's documents (SQLiteStore)
 store.connect()
 uuids = [d["uuid"] for d in store.query({}, properties=["uuid"])][:20]
 t0 = time.perf_counter()

@@ -7,7 +7,14 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ("bench_emulator_scale.py", "bench_analyze.py", "bench_workflows.py")
+SCRIPTS = (
+    "bench_emulator_scale.py",
+    "bench_analyze.py",
+    "bench_workflows.py",
+    "bench_taskdoc.py",
+    "bench_store.py",
+    "bench_launchpad.py",
+)
 
 
 def main() -> int:

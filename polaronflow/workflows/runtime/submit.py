@@ -231,11 +231,12 @@ def _launchpad_on(store, initialise: bool = True) -> LaunchPad:
 
 
 def embedded_jobstore(project_dir: str | Path | None = None) -> JobStore:
-    """The embedded JobStore: montydb (SQLite) stores under ``project_dir/jobstore``.
+    """The embedded JobStore: one SQLite file under ``project_dir/jobstore``.
 
-    The stores are :class:`~polaronflow.workflows.runtime.montystore.SharedMontyStore` (maggma's
-    ``MontyStore`` without its configuration rewrite on every connect, which concurrent
-    workers can read half-written).
+    The stores are :class:`~polaronflow.workflows.runtime.montystore.SQLiteStore` (maggma
+    stores with indexed ``uuid``, ``index``, ``completed_at``, ...; safe for several workers);
+    a montydb store left by an earlier version is copied in once (see
+    :func:`~polaronflow.workflows.runtime.montystore.embedded_stores`).
 
     Parameters
     ----------
@@ -249,13 +250,10 @@ def embedded_jobstore(project_dir: str | Path | None = None) -> JobStore:
     """
     from jobflow import JobStore
 
-    from polaronflow.workflows.runtime.montystore import SharedMontyStore
+    from polaronflow.workflows.runtime.montystore import embedded_stores
 
     project = Path(project_dir if project_dir is not None else _settings(None).project_dir)
-    path = (project.expanduser() / JOBSTORE_DIR).resolve()
-    path.mkdir(parents=True, exist_ok=True)
-    docs = SharedMontyStore("outputs", database_path=str(path), database_name="polaronflow")
-    blobs = SharedMontyStore("outputs_blobs", database_path=str(path), database_name="polaronflow")
+    docs, blobs = embedded_stores((project.expanduser() / JOBSTORE_DIR).resolve())
     return JobStore(docs, additional_stores={"data": blobs})
 
 

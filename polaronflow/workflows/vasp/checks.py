@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 from atomate2.vasp.jobs.base import BaseVaspMaker, vasp_job
 from pydantic import BaseModel, Field
 
+from polaronflow.workflows.vasp.postrun import run_vasp_job
 from polaronflow.workflows.vasp.spec import DEFAULT_RESEED_STRETCH, RECORD_KEY
 
 if TYPE_CHECKING:
@@ -292,7 +293,7 @@ class PolaronCheckedVaspMaker(BaseVaspMaker):
         upstream = read_check_file(prev_dir)
         if upstream is not None and upstream.get("action") in STOPPING_ACTIONS:
             return self._skip(structure, upstream)
-        response = BaseVaspMaker.make.original(self, structure, prev_dir=prev_dir)
+        response = run_vasp_job(self, structure, prev_dir=prev_dir)
         task_doc = response.output
         record = (self.write_additional_data or {}).get(RECORD_KEY) or {}
         try:

@@ -185,7 +185,7 @@ print(json.dumps(dict(lp=lp.name, worker=w.name, q=q.q_type, script=q.get_script
         assert got["vasp"] == "srun vasp_std"
         assert got["loc"] == str((out / "my_launchpad.yaml").resolve())
         if flavour == "embedded":
-            assert got["store"] == "MontyStore" and got["q"] == "SLURM"
+            assert got["store"] == "SQLiteStore" and got["q"] == "SLURM"
             assert got["mock"] == str((tmp_path / "proj").resolve() / "launchpad.json")
             assert "#SBATCH --nodes=2" in got["script"]
         else:
