@@ -406,6 +406,31 @@ class RunReport(_Model):
     partial: bool = Field(default=False, description="some analysis was skipped (see problems)")
 
 
+class ConfigurationRank(_Model):
+    """One static of a dopant among several (configurations, spin states, a search)."""
+
+    run: str = Field(description="run folder")
+    energy: float = Field(description="final free energy, eV")
+    delta_e: float = Field(description="energy above the lowest of the group, eV")
+    ground_state: bool = Field(description="True for the lowest-energy run of the group")
+    nupdown: int | None = Field(default=None, description="NUPDOWN from the job name, if fixed")
+    total_moment: float | None = Field(default=None, description="total moment of the cell, μB")
+    polaron_ions: list[int] = Field(
+        default_factory=list, description="polaron sites as VASP ion numbers (1-based)"
+    )
+    shells: list[int | None] = Field(
+        default_factory=list, description="W shell of each polaron around the dopant"
+    )
+    moments: list[float] = Field(default_factory=list, description="polaron moments, μB")
+
+
+class ConfigurationRanking(_Model):
+    """The statics of one dopant ranked by energy (the same composition, the same settings)."""
+
+    label: str = Field(description="dopant label of the job names (e.g. 'mg', 'h2')")
+    runs: list[ConfigurationRank] = Field(description="lowest energy first")
+
+
 class AnalysisReport(_Model):
     """Everything ``polaronflow analyze`` found in the folders it was given."""
 
@@ -424,6 +449,11 @@ class AnalysisReport(_Model):
         default_factory=list, description="reaction energies the runs allow"
     )
     ramps: list[RampTrace] = Field(default_factory=list, description="U ramps found")
+    configurations: list[ConfigurationRanking] = Field(
+        default_factory=list,
+        description="per dopant with several final statics (polaron configurations, spin "
+        "states, a ground-state search): ΔE to the lowest, polaron sites and spin state",
+    )
     comparisons: list[DopantComparison] = Field(
         default_factory=list, description="dopant comparisons (e.g. Mg vs H2x)"
     )

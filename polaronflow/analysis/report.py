@@ -12,6 +12,7 @@ reason recorded and the report marked partial.  Nothing here imports pymatgen or
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise, product
@@ -23,6 +24,8 @@ from polaronflow.analysis.compare import compare_dopants
 from polaronflow.analysis.electronic import analyze_electronic
 from polaronflow.analysis.models import (
     AnalysisReport,
+    ConfigurationRank,
+    ConfigurationRanking,
     LatticeParameters,
     RampStep,
     RampTrace,
@@ -330,6 +333,50 @@ def _match_reaction_runs(text: str, runs: Sequence[RunData]) -> dict[str, RunDat
     return first
 
 
+def rank_configurations(
+    runs: Sequence[RunData], reports: Sequence[RunReport]
+) -> list[ConfigurationRanking]:
+    """Rank the final statics of each dopant that has several (names from polaronflow.naming).
+
+    A group is the ``T-static`` runs of one dopant label with the same formula (polaron
+    configurations ``-c<k>``, spin states ``-nupdown<N>``, a search's selected candidates);
+    ΔE is the energy above the group's lowest (eV). Screening runs are not statics.
+    """
+    groups: dict[tuple[str, str], list[tuple[RunData, RunReport, naming.JobName]]] = {}
+    for run, rep in zip(runs, reports, strict=True):
+        job = naming.parse_job_name(Path(str(run.path)).name)
+        if job is None or job.role is not naming.Role.RAMP_STATIC or job.label is None:
+            continue
+        if rep.energy is None:
+            continue
+        formula = "".join(f"{el}{n}" for el, n in sorted(Counter(run.species).items()))
+        groups.setdefault((job.label, formula), []).append((run, rep, job))
+    rankings = []
+    for (label, _), members in sorted(groups.items()):
+        if len(members) < 2:
+            continue
+        members.sort(key=lambda m: m[1].energy)
+        lowest = members[0][1].energy
+        rows = []
+        for run, rep, job in members:
+            pol = rep.polarons.polarons if rep.polarons is not None else []
+            rows.append(
+                ConfigurationRank(
+                    run=str(run.path),
+                    energy=rep.energy,
+                    delta_e=rep.energy - lowest,
+                    ground_state=rep is members[0][1],
+                    nupdown=job.nupdown,
+                    total_moment=None if rep.polarons is None else rep.polarons.total_moment,
+                    polaron_ions=[p.ion for p in pol],
+                    shells=[p.shell for p in pol],
+                    moments=[p.moment for p in pol],
+                )
+            )
+        rankings.append(ConfigurationRanking(label=label, runs=rows))
+    return rankings
+
+
 def analyze_runs(
     runs: Sequence[RunData],
     opts: AnalysisOptions | None = None,
@@ -397,6 +444,7 @@ def analyze_runs(
                 _fail_or_record(exc, opts, report.errors)
 
     report.ramps = detect_ramps(runs, opts.host_element, report.runs)
+    report.configurations = rank_configurations(runs, report.runs)
 
     asked = set(opts.extra_reactions)
     for name in [*opts.reactions, *opts.extra_reactions]:

@@ -245,6 +245,22 @@ def _print_report(report) -> None:
                 Path(s.path).name + ("" if s.converged else " (unconverged)"),
             )
         console.print(t)
+    for ranking in report.configurations:
+        t = Table(title=f"{ranking.label}: final statics ranked by energy")
+        for col in ("ΔE (eV)", "NUPDOWN", "polarons ion (shell): m (μB)", "run"):
+            t.add_column(col)
+        for row in ranking.runs:
+            t.add_row(
+                f"{row.delta_e:.3f}" + (" (lowest)" if row.ground_state else ""),
+                "free" if row.nupdown is None else str(row.nupdown),
+                " ".join(
+                    f"{i} ({'-' if sh is None else sh}): {m:+.2f}"
+                    for i, sh, m in zip(row.polaron_ions, row.shells, row.moments, strict=True)
+                )
+                or "none",
+                Path(row.run).name,
+            )
+        console.print(t)
     for c in report.comparisons:
         t = Table(
             title=f"{c.label_a} vs {c.label_b}  ({Path(str(c.run_a)).name} vs "

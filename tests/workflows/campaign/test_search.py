@@ -107,6 +107,30 @@ def test_search_runs_screening_selection_full_ramps_and_ranks(mock_vasp, tmp_pat
     assert rows[0]["delta_e"] == 0.0 and rows[1]["delta_e"] >= 0.0
     assert rows[0]["screening"]["candidate"] is not None
     assert len(rows[0]["polaron_ions"]) == 2
+    # `polaronflow analyze` on the statics ranks them too (the user's command line)
+    import json
+    import subprocess
+    import sys
+
+    # laid out as `polaronflow collect` does: RUNS/<job name> -> run folder
+    runs_dir = tmp_path / "RUNS"
+    runs_dir.mkdir()
+    statics = []
+    for r in rows:
+        link = runs_dir / r["job"]
+        link.symlink_to(docs["campaign-analysis"]["output"]["runs"][r["job"]])
+        statics.append(str(link))
+    done = subprocess.run(
+        [sys.executable, "-m", "polaronflow", "analyze", *statics, "--json", "report.json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    ranked = json.loads(Path("report.json").read_text())["configurations"]
+    assert [Path(r["run"]).name for r in ranked[0]["runs"]] == [r["job"] for r in rows]
+    assert ranked[0]["runs"][1]["delta_e"] == pytest.approx(rows[1]["delta_e"], abs=1e-6)
+    assert ranked[0]["runs"][0]["ground_state"] is True
     # the reproduction uses the lowest-energy static and lists the other
     reproduction = docs["campaign-analysis"]["output"]["reproduction"]
     assert Path(reproduction["runs"]["mg"]).name == rows[0]["job"]
