@@ -68,14 +68,14 @@ def launch(
             f"{result.seconds:.0f} s; run folders in {result.launch_dir}"
         )
         for r in result.records:
-            if r.state == "FIZZLED":
+            if r.fw_id in result.fizzled:
                 typer.echo(f"FIZZLED: {r.name} (fw_id {r.fw_id}) in {r.launch_dir}")
         if result.rerun:
             typer.echo(f"ran again the lost launches of fw_ids {result.rerun}")
         if result.left_running:
             typer.echo(
-                f"fw_ids {result.left_running} were left RUNNING by an earlier launch that did "
-                "not finish; --rerun-running runs them again"
+                f"fw_ids {result.left_running} are RUNNING in a launch this host cannot check "
+                "(another host, or a live process); --rerun-running runs them again"
             )
-    if any(r.state == "FIZZLED" for r in result.records):
+    if result.fizzled:
         raise typer.Exit(1)

@@ -38,6 +38,7 @@ from pydantic import BaseModel, Field
 
 from polaronflow.errors import ConfigError
 from polaronflow.fileio import write_text_atomic
+from polaronflow.workflows.runtime.secrets import config_secrets, redact
 
 if TYPE_CHECKING:
     from fireworks import LaunchPad
@@ -276,7 +277,8 @@ def jobstore_from_file(path: str | Path) -> JobStore:
     try:
         data = yaml.safe_load(p.read_text())
     except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"JobStore file {p} cannot be read: {exc}") from exc
+        detail = redact(" ".join(str(exc).split()), config_secrets(p))
+        raise ConfigError(f"JobStore file {p} cannot be read: {detail}") from None
     if isinstance(data, dict) and "JOB_STORE" in data:
         data = data["JOB_STORE"]
     if not isinstance(data, dict) or "docs_store" not in data:
@@ -284,7 +286,10 @@ def jobstore_from_file(path: str | Path) -> JobStore:
     try:
         return JobStore.from_dict_spec(data)
     except Exception as exc:  # maggma raises many types for a bad spec
-        raise ConfigError(f"JobStore file {p} is not a valid store specification: {exc}") from exc
+        detail = redact(" ".join(str(exc).split()), config_secrets(p))
+        raise ConfigError(
+            f"JobStore file {p} is not a valid store specification: {detail}"
+        ) from None
 
 
 def check_configuration(settings: PolaronflowSettings | None = None) -> None:
@@ -302,47 +307,9 @@ def check_configuration(settings: PolaronflowSettings | None = None) -> None:
         jobstore_from_file(s.jobstore_file)
 
 
-_SECRET_PATTERNS = (
-    re.compile(r"""(?im)^\s*(?:password|username|authsource)\s*:\s*["']?([^"'\s#]+)"""),
-    re.compile(r"mongodb(?:\+srv)?://([^@/\s]+)@"),
-)
-
-
 def launchpad_secrets(path: str | Path | None) -> list[str]:
-    """Credentials written in a LaunchPad file (password, user, ``user:pass@`` of a URI).
-
-    Used to scrub them from every message polaronflow prints about that file.
-
-    Parameters
-    ----------
-    path
-        A ``my_launchpad.yaml``; None or an unreadable file gives no secrets.
-
-    Returns
-    -------
-    list of str
-        The secret strings, longest first, each with its ``user`` and ``pass`` parts.
-    """
-    if path is None:
-        return []
-    try:
-        text = Path(path).read_bytes().decode("utf-8", errors="replace")
-    except OSError:
-        return []
-    found: set[str] = set()
-    for pattern in _SECRET_PATTERNS:
-        for match in pattern.finditer(text):
-            value = match.group(1)
-            found.update((value, value.strip("[]{}(),")))
-            found.update(part for part in value.split(":") if part)
-    return sorted((v for v in found if len(v) >= 2), key=len, reverse=True)
-
-
-def redact(message: str, secrets: list[str]) -> str:
-    """``message`` with every secret replaced by ``***``."""
-    for secret in secrets:
-        message = message.replace(secret, "***")
-    return message
+    """Credentials written in a LaunchPad or JobStore file (see :mod:`.secrets`)."""
+    return config_secrets(path)
 
 
 def _load_launchpad_file(path: Path) -> LaunchPad:
@@ -359,7 +326,8 @@ def _load_launchpad_file(path: Path) -> LaunchPad:
 
 
 def _db_error(settings: PolaronflowSettings, what: str, exc: BaseException) -> ConfigError:
-    detail = redact(" ".join(str(exc).split()), launchpad_secrets(settings.launchpad_file))
+    secrets = config_secrets(settings.launchpad_file, settings.jobstore_file)
+    detail = redact(" ".join(str(exc).split()), secrets)
     # pymongo appends its whole topology description: the first part says what went wrong
     detail = re.sub(r" \(configured timeouts:[^)]*\)", "", detail.split(", Topology Desc")[0])
     return ConfigError(f"{what}: {type(exc).__name__}: {detail}")
@@ -440,7 +408,11 @@ def submit_flow(
 
     s = _settings(settings)
     store = store if store is not None else _jobstore(s)
-    wf = flow_to_workflow(flow, store=store)
+    # No ``store=``: jobflow would serialise the whole JobStore, credentials included, into
+    # every Firework (and so into each launch folder's FW.json). As atomate2 does, workers use
+    # their own JobStore: jobflow's JOB_STORE from JOBFLOW_CONFIG_FILE (MongoDB), or the
+    # project's embedded store, which `polaronflow launch` gives its workers.
+    wf = flow_to_workflow(flow)
     if campaign_id is not None:
         wf.metadata = {**(wf.metadata or {}), CAMPAIGN_ID_KEY: campaign_id}
     where = (
@@ -580,11 +552,18 @@ def campaign_fingerprint(options: CampaignOptions, plan: list[Any] | None = None
 
 
 def _describe_store(store: JobStore | None) -> str:
+    """Where outputs go, for messages: never with credentials (a URI loses its user:pass@)."""
     if store is None:
-        return "the worker's jobflow JOB_STORE"
+        return "the workers' jobflow JOB_STORE (JOBFLOW_CONFIG_FILE)"
     docs = store.docs_store
     path = getattr(docs, "database_path", None)
-    return f"{type(docs).__name__} {path or getattr(docs, 'name', '')}".strip()
+    if path is None:
+        host = getattr(docs, "host", None) or getattr(docs, "uri", None)
+        db = getattr(docs, "database", None) or getattr(docs, "database_name", None)
+        where = "/".join(str(x) for x in (host, db) if x) or getattr(docs, "name", "")
+        secrets = [str(getattr(docs, k)) for k in ("username", "password") if getattr(docs, k, 0)]
+        return redact(f"{type(docs).__name__} {where}".strip(), secrets)
+    return f"{type(docs).__name__} {path}".strip()
 
 
 def submit_campaign(
