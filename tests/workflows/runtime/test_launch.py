@@ -89,7 +89,7 @@ def test_a_dead_worker_is_reported_and_its_job_put_back_to_ready(tmp_path):
     ok, dead = _add(1, 2), _die_once(str(tmp_path / "marker"))
     ok.name, dead.name = "ok", "dead"
     submit_flow(Flow([ok, dead]), load_settings(project_dir=project))
-    with pytest.raises(LaunchError, match="exit code 3.*reset to READY"):
+    with pytest.raises(LaunchError, match=r"exit code 3.*reset to READY"):
         launch_embedded(project, workers=2)
 
     def states() -> dict[str, str]:
