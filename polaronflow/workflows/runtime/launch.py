@@ -169,6 +169,8 @@ def _worker(
     lost: list[int],
     project: str,
     parent_pid: int,
+    lifeline: int,
+    foreign_fds: list[int],
 ) -> None:
     """A worker process: FireWorks' rapidfire on the shared LaunchPad until no work is left."""
     import signal
@@ -186,6 +188,31 @@ def _worker(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: procs.kill_descendants_and_exit(143))
     procs.die_with_parent(parent_pid, signal.SIGTERM)
+    # A signal may be delivered to any thread (FireWorks' ping thread, ...) and then waits for
+    # the main thread, blocked in custodian's wait for VASP. The lifeline does not: a pipe whose
+    # write end only the launcher holds reads EOF the moment the launcher dies (kill -9
+    # included) or closes it to stop this worker.
+    for fd in foreign_fds:
+        os.close(fd)
+    procs.watch_lifeline(lifeline)
+    # The launcher's stdout is for results (``--json``): FireWorks', jobflow's and pymatgen's
+    # log lines and warnings go to this worker's log file in the launch folder.
+    log = os.open(
+        os.path.join(launch_dir, f"{fworker['name']}.log"),
+        os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+        0o644,
+    )
+    for fd in (1, 2):
+        os.dup2(log, fd)
+    os.close(log)
+    import sys
+
+    sys.stdout = open(1, "w", buffering=1, closefd=False)
+    sys.stderr = open(2, "w", buffering=1, closefd=False)
+    import faulthandler
+
+    # `kill -USR1 <worker>` writes every thread's stack to the worker's log
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     # Fireworks carry no JobStore (no credentials in them): jobflow's JobFireTask then writes
     # to SETTINGS.JOB_STORE, which for the embedded store is the project's.
     import jobflow
@@ -362,8 +389,9 @@ def launch_embedded(
         server = server_cls(address=("127.0.0.1", 0), authkey=authkey).get_server()
         stop_all = ctx.Event()
         names = [f"{base.name}-{i}" for i in range(1, workers + 1)]
+        lifelines = [os.pipe() for _ in names]
         procs = []
-        for name in names:
+        for name, (read_end, _) in zip(names, lifelines, strict=True):
             spec = base.to_dict()
             spec["name"] = name
             procs.append(
@@ -380,6 +408,8 @@ def launch_embedded(
                         left,
                         str(project),
                         os.getpid(),
+                        read_end,
+                        [fd for pair in lifelines for fd in pair if fd != read_end],
                     ),
                     name=name,
                 )
@@ -391,11 +421,14 @@ def launch_embedded(
         # their connections wait in the listen queue until it does.
         for p in procs:
             p.start()
+        for read_end, _ in lifelines:
+            os.close(read_end)
         stop = threading.Event()
         server.stop_event = stop  # what the stdlib's serve_forever() would set
         thread = threading.Thread(target=_serve, args=(server, stop), daemon=True)
         thread.start()
         watch = _Watch(lp, lock, procs, progress, stop_all, before, done_before)
+        watch.lifelines = {p.name: w for p, (_, w) in zip(procs, lifelines, strict=True)}
         interrupted: str | None = None
         with _terminate_as_interrupt() as signalled:
             try:
@@ -409,6 +442,7 @@ def launch_embedded(
                 for p in procs:
                     p.join()
                 watch.reset_held()
+                watch.cut_lifelines()
                 _stop_server(server, stop, thread, authkey)
                 undo()
                 if reaper:
@@ -430,7 +464,7 @@ def launch_embedded(
         raise LaunchError(
             "worker process(es) "
             + ", ".join(f"{name} (exit code {code})" for name, code in watch.died.items())
-            + " died; their VASP processes were killed"
+            + f" died (logs: {folder}/<worker>.log); their VASP processes were killed"
             + (f" and their jobs (fw_ids {reset}) reset to READY" if reset else "")
             + f"; the LaunchPad in {project} was saved: `polaronflow launch` runs what is left"
         )
@@ -677,22 +711,29 @@ class _Watch:
             if checkpoint is not None:
                 checkpoint()
 
-    def stop_workers(self, timeout: float = 15.0) -> None:
-        """SIGTERM every live worker (each kills its VASP, then exits); SIGKILL stragglers."""
+    def cut_lifelines(self) -> None:
+        """Close the write ends of the workers' lifelines (each worker then stops at once)."""
+        for name, fd in list(getattr(self, "lifelines", {}).items()):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            self.lifelines.pop(name)
+
+    def stop_workers(self) -> None:
+        """Stop every live worker now: freeze it (SIGSTOP: its job can neither go on nor
+        report), kill its VASP process groups, then kill it. Its jobs stay RUNNING until
+        :meth:`reset_held` puts them back to READY."""
         import signal
 
-        for p in self.procs:
-            if p.is_alive():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(p.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for p in self.procs:
-            p.join(max(0.1, deadline - time.monotonic()))
-            if p.is_alive():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(p.pid, signal.SIGKILL)
-                p.join()
-            _procs.kill_groups(self.groups[p.name], grace=0.5)
+        live = [p for p in self.procs if p.is_alive()]
+        for p in live:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p.pid, signal.SIGSTOP)
+        for p in live:
+            groups = self.groups[p.name] | _procs.descendant_groups(p.pid)
+            _procs.kill_groups(groups, grace=1.0)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p.pid, signal.SIGKILL)
+            p.join()
             self.handled.add(p.name)
 
     def reset_held(self) -> None:

@@ -12,7 +12,13 @@ import contextlib
 import os
 import signal
 import sys
+import threading
 import time
+
+import psutil  # imported here, never first inside a signal handler (two threads at once)
+
+_STOPPING = threading.Lock()
+_STOPPER: list[int] = []
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
@@ -40,6 +46,18 @@ def die_with_parent(parent_pid: int, sig: int = signal.SIGTERM) -> None:
         os._exit(1)
 
 
+def watch_lifeline(fd: int) -> None:
+    """Start a thread that kills this process's VASP groups and exits when ``fd`` reads EOF."""
+
+    def watch() -> None:
+        with contextlib.suppress(OSError):
+            while os.read(fd, 64):
+                pass
+        kill_descendants_and_exit(143)
+
+    threading.Thread(target=watch, name="polaronflow-lifeline", daemon=True).start()
+
+
 def set_subreaper(on: bool = True) -> bool:
     """Make this process adopt orphaned descendants (a dead worker's VASP) (Linux)."""
     return _prctl(_PR_SET_CHILD_SUBREAPER, 1 if on else 0)
@@ -47,8 +65,6 @@ def set_subreaper(on: bool = True) -> bool:
 
 def descendant_groups(pid: int) -> set[tuple[int, float]]:
     """Process groups (id, leader start time) of ``pid``'s descendants outside its own group."""
-    import psutil
-
     try:
         own = os.getpgid(pid)
         kids = psutil.Process(pid).children(recursive=True)
@@ -57,6 +73,8 @@ def descendant_groups(pid: int) -> set[tuple[int, float]]:
     groups = set()
     for kid in kids:
         with contextlib.suppress(ProcessLookupError, psutil.Error):
+            if kid.status() == psutil.STATUS_ZOMBIE:
+                continue
             pgid = os.getpgid(kid.pid)
             if pgid != own:
                 groups.add((pgid, psutil.Process(pgid).create_time()))
@@ -69,14 +87,16 @@ def kill_groups(groups: set[tuple[int, float]] | list, grace: float = 1.0) -> li
     A group is only signalled while its leader is the process recorded (same start time), so
     a reused id is never hit. Returns the group ids signalled.
     """
-    import psutil
 
     def alive(pgid: int, ctime: float) -> bool:
         try:
-            return psutil.Process(pgid).create_time() == ctime
+            leader = psutil.Process(pgid)
+            if leader.create_time() == ctime and leader.status() != psutil.STATUS_ZOMBIE:
+                return True
         except psutil.Error:
-            # the leader is gone; members may live on: still a group while any member has it
-            return any(_in_group(p, pgid) for p in psutil.pids())
+            pass
+        # the leader is gone (or a zombie); members may live on
+        return _group_exists(pgid)
 
     hit = []
     for pgid, ctime in groups:
@@ -105,20 +125,16 @@ def _in_group(pid: int, pgid: int) -> bool:
 
 
 def _group_exists(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # zombies still count for killpg: reap ours
-    return True
+    """A live (not zombie) process is still in group ``pgid``."""
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, OSError):
+            if os.getpgid(proc.pid) == pgid and proc.status() != psutil.STATUS_ZOMBIE:
+                return True
+    return False
 
 
 def reap_children(exclude: set[int] | None = None) -> None:
     """Collect finished children that are not ``exclude`` (orphans adopted as subreaper)."""
-    import psutil
-
     exclude = exclude or set()
     with contextlib.suppress(psutil.Error):
         for kid in psutil.Process().children():
@@ -130,11 +146,32 @@ def reap_children(exclude: set[int] | None = None) -> None:
 
 
 def kill_descendants_and_exit(code: int = 143) -> None:
-    """Signal handler body for a worker: take its VASP process groups down, then exit now.
+    """Take this worker's VASP process groups down, then exit now.
 
-    ``os._exit`` skips FireWorks' own exception handling, so the job is not marked FIZZLED:
-    the launcher resets it to READY.
+    Scans until two scans in a row find nothing, so a VASP the main thread was starting at that
+    moment is caught too. ``os._exit`` skips FireWorks' own exception handling, so the job is
+    not marked FIZZLED: the launcher puts it back to READY.
     """
-    with contextlib.suppress(Exception):
-        kill_groups(descendant_groups(os.getpid()), grace=1.0)
+    if _STOPPER and _STOPPER[0] == threading.get_ident():
+        return  # a second signal inside the handler: the first one goes on
+    if not _STOPPING.acquire(blocking=False):
+        while True:  # the other thread (signal handler or lifeline) is stopping; it exits
+            time.sleep(1)
+    _STOPPER.append(threading.get_ident())
+    quiet = 0
+    try:
+        while quiet < 2:
+            groups = descendant_groups(os.getpid())
+            if groups:
+                quiet = 0
+                os.write(
+                    2, f"polaronflow worker {os.getpid()}: killing {sorted(groups)}\n".encode()
+                )
+                kill_groups(groups, grace=1.0)
+            else:
+                quiet += 1
+                time.sleep(0.05)
+    except Exception as exc:
+        with contextlib.suppress(OSError):
+            os.write(2, f"polaronflow worker {os.getpid()}: cannot stop VASP: {exc!r}\n".encode())
     os._exit(code)
