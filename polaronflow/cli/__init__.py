@@ -114,8 +114,18 @@ def main(argv: list[str] | None = None) -> int:
 
     global _DEBUG, _SKIP_TEARDOWN
     args = list(sys.argv[1:] if argv is None else argv)
-    _DEBUG = "--debug" in args
+    # --debug anywhere on the line (before a "--"): taken out here, so every command has it
+    end = args.index("--") if "--" in args else len(args)
+    _DEBUG = "--debug" in args[:end]
+    args = [a for a in args[:end] if a != "--debug"] + args[end:]
     _SKIP_TEARDOWN = False
+    if not _DEBUG:
+        import warnings
+
+        # Libraries' deprecation notices (jobflow, maggma, pymatgen) are for developers, not
+        # for the terminal of someone running a campaign; --debug shows them.
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
     _register()
     no_args_help = _exception_classes("NoArgsIsHelpError")
     usage_error = _exception_classes("UsageError")

@@ -28,6 +28,8 @@ _PATTERNS = (
     re.compile(r"(?i)[a-z][a-z0-9+.-]*://([^@/\s'\"]+)@"),
 )
 _URI_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^@/\s'\"]+@")
+# a database URI in a message, possibly cut short by a YAML error's snippet ("mongodb://bob:p ...")
+_DB_URI = re.compile(r"(?i)\b(mongodb(?:\+srv)?://)[^\s'\"]*")
 
 
 def _walk(data: Any, found: set[str]) -> None:
@@ -101,9 +103,17 @@ def config_secrets(*paths: str | Path | None) -> list[str]:
     return sorted(found, key=len, reverse=True)
 
 
+def _scrub_uri(match: re.Match[str]) -> str:
+    scheme, rest = match.group(1), match.group(0)[len(match.group(1)) :]
+    if rest.startswith("***@") or re.fullmatch(r"[\w.,\-]+(?::\d+)?(?:[/?].*)?", rest):
+        return match.group(0)  # no credentials (or already scrubbed): keep it readable
+    return scheme + "***"
+
+
 def redact(message: str, secrets: list[str]) -> str:
     """``message`` with every secret and every URI's ``user:password@`` replaced by ``***``."""
     message = _URI_USERINFO.sub(r"\1***@", message)
+    message = _DB_URI.sub(_scrub_uri, message)
     for secret in secrets:
         message = message.replace(secret, "***")
     return message
