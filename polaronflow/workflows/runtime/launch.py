@@ -96,6 +96,11 @@ class LaunchResult(BaseModel):
     fizzled: list[int] = Field(
         default_factory=list, description="FireWorks ids this launch ran that FIZZLED."
     )
+    ran: list[int] = Field(
+        default_factory=list,
+        description="FireWorks ids this launch ran (the others were done, waiting on a failed "
+        "job, or belong to campaigns that cannot go on).",
+    )
 
     def counts(self) -> dict[str, int]:
         """Number of Fireworks per state."""
@@ -477,6 +482,7 @@ def launch_embedded(
         rerun=rerun,
         left_running=left,
         fizzled=sorted(r.fw_id for r in records if r.fw_id in ours and r.state == "FIZZLED"),
+        ran=sorted(ours),
     )
 
 
