@@ -81,6 +81,7 @@ def test_a_campaign_on_a_protected_mongodb_never_shows_the_password(protected):
         "HOME": str(root),
         "JOBFLOW_CONFIG_FILE": str(jf),
         "POLARONFLOW_PROJECT_DIR": str(root / "project"),
+        "PF_TEST_DIR": str(Path(__file__).parent),
     }
     outputs = []
     fast = fast_parameters_file(root / "fast.yaml")
