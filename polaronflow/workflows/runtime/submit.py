@@ -376,6 +376,7 @@ def submit_flow(
     store: JobStore | None = None,
     campaign_id: str | None = None,
     force: bool = False,
+    metadata: dict[str, Any] | None = None,
 ) -> SubmitResult:
     """Convert a Flow to a FireWorks workflow and add it to the configured LaunchPad.
 
@@ -393,6 +394,8 @@ def submit_flow(
         the result says so (``already_submitted``), unless ``force``.
     force
         Add the workflow even when the same campaign is already there.
+    metadata
+        More workflow metadata (e.g. ``polaronflow_synthetic`` for emulator campaigns).
 
     Returns
     -------
@@ -415,6 +418,8 @@ def submit_flow(
     wf = flow_to_workflow(flow)
     if campaign_id is not None:
         wf.metadata = {**(wf.metadata or {}), CAMPAIGN_ID_KEY: campaign_id}
+    if metadata:
+        wf.metadata = {**(wf.metadata or {}), **metadata}
     where = (
         str(s.project_dir / LAUNCHPAD_FILE) if s.launchpad_file is None else str(s.launchpad_file)
     )

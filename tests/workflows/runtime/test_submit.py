@@ -49,7 +49,8 @@ def test_two_concurrent_cli_submits_keep_both_workflows(tmp_path):
     # settings file with a project folder; the CLI must not need anything else
     (tmp_path / "settings.yaml").write_text(f"project_dir: {project}\n")
     env["POLARONFLOW_CONFIG_FILE"] = str(tmp_path / "settings.yaml")
-    common = ["submit", "--ion", "Mg", "--no-references", "--schedule", "9,5", "--force"]
+    common = ["submit", "--potcar-spec", "--ion", "Mg", "--no-references", "--schedule", "9,5"]
+    common.append("--force")
     procs = [_cli(*common, env=env, cwd=tmp_path) for _ in range(2)]
     outs = [p.communicate(timeout=240) for p in procs]
     for p, (out, err) in zip(procs, outs, strict=True):
