@@ -419,9 +419,20 @@ def init(
         vasp_gamma_cmd=vasp_gamma_cmd,
         force=force,
     )
+    from polaronflow.workflows.runtime.configfiles import exports
+
     for path in written:
         typer.echo(f"wrote {path}")
-    typer.echo(
-        f"next: export FW_CONFIG_FILE={Path(out).resolve() / 'FW_config.yaml'} and "
-        f"POLARONFLOW_CONFIG_FILE={Path(out).resolve() / 'polaronflow.yaml'}"
-    )
+    if mongodb:
+        typer.echo(
+            "edit my_launchpad.yaml and jobflow.yaml (MongoDB host, user, password), "
+            "my_qadapter.yaml (nodes, walltime, account); then, in every shell (and ~/.bashrc):"
+        )
+    else:
+        typer.echo(
+            "embedded store (no server): `polaronflow submit`, then `polaronflow launch`; no "
+            "FireWorks files are written for it (FireWorks' own commands would overwrite it). "
+            "For your own jobflow scripts:"
+        )
+    for line in exports(out, mongodb):
+        typer.echo(line)

@@ -281,6 +281,12 @@ def jobstore_from_file(path: str | Path) -> JobStore:
         raise ConfigError(f"JobStore file {p} cannot be read: {detail}") from None
     if isinstance(data, dict) and "JOB_STORE" in data:
         data = data["JOB_STORE"]
+    if isinstance(data, dict) and data.get("@class") == "JobStore":
+        try:  # a serialised JobStore (polaronflow init's embedded jobflow.yaml)
+            return JobStore.from_dict(data)
+        except Exception as exc:  # monty raises many types
+            detail = redact(" ".join(str(exc).split()), config_secrets(p))
+            raise ConfigError(f"JobStore file {p} is not a valid JobStore: {detail}") from None
     if not isinstance(data, dict) or "docs_store" not in data:
         raise ConfigError(f"JobStore file {p} has no JOB_STORE/docs_store specification")
     try:
