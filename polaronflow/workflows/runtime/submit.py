@@ -424,6 +424,7 @@ def submit_flow(
     wf = flow_to_workflow(flow)
     if campaign_id is not None:
         wf.metadata = {**(wf.metadata or {}), CAMPAIGN_ID_KEY: campaign_id}
+        wf.name = f"{wf.name}-{campaign_id[:8]}"  # campaigns on one LaunchPad: distinct names
     if metadata:
         wf.metadata = {**(wf.metadata or {}), **metadata}
     where = (
