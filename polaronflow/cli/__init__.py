@@ -108,6 +108,28 @@ def _exception_classes(name: str) -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
+#: Options taking three integers: given as ``2 2 2`` or, as their help shows, ``2,2,2``.
+_TRIPLES = ("--supercell",)
+
+
+def _split_triples(args: list[str]) -> list[str]:
+    """``--supercell 2,2,2`` (or ``--supercell=2,2,2``) → ``--supercell 2 2 2``."""
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        name, eq, value = arg.partition("=")
+        if name in _TRIPLES and eq and "," in value:
+            out += [name, *value.split(",")]
+        elif arg in _TRIPLES and i + 1 < len(args) and "," in args[i + 1]:
+            out += [arg, *args[i + 1].split(",")]
+            i += 1
+        else:
+            out.append(arg)
+        i += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``polaronflow`` console script; returns the exit status."""
     from polaronflow.errors import PolaronflowError
@@ -117,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     # --debug anywhere on the line (before a "--"): taken out here, so every command has it
     end = args.index("--") if "--" in args else len(args)
     _DEBUG = "--debug" in args[:end]
-    args = [a for a in args[:end] if a != "--debug"] + args[end:]
+    args = _split_triples([a for a in args[:end] if a != "--debug"]) + args[end:]
     _SKIP_TEARDOWN = False
     if not _DEBUG:
         import warnings

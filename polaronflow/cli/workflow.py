@@ -395,9 +395,19 @@ def init(
     queue: str = typer.Option("slurm", "--queue", help="Queue system: slurm or pbs."),
     vasp_cmd: str = typer.Option("srun vasp_std", "--vasp-cmd", help="VASP command."),
     vasp_gamma_cmd: str = typer.Option("srun vasp_gam", "--vasp-gamma-cmd", help="Γ-only VASP."),
+    mongo_host: str = typer.Option(
+        "localhost", "--mongo-host", help="MongoDB server host (--mongodb)."
+    ),
+    mongo_port: int = typer.Option(27017, "--mongo-port", help="MongoDB server port (--mongodb)."),
+    mongo_db: str = typer.Option("polaronflow", "--mongo-db", help="Database name (--mongodb)."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
 ) -> None:
-    """Write FireWorks, jobflow, atomate2 and polaronflow config files from the templates."""
+    """Write config files from the templates: for a cluster (--mongodb) FireWorks' LaunchPad,
+    FWorker, queue adapter and FW_config, plus jobflow, atomate2 and polaronflow settings.
+
+    The MongoDB user name and password are never taken on the command line (shell history):
+    edit my_launchpad.yaml and jobflow.yaml (written 0600).
+    """
     from polaronflow.workflows.runtime.configfiles import write_config_templates
 
     if project_dir is None:
@@ -417,6 +427,9 @@ def init(
         queue=queue,
         vasp_cmd=vasp_cmd,
         vasp_gamma_cmd=vasp_gamma_cmd,
+        mongo_host=mongo_host,
+        mongo_port=mongo_port,
+        mongo_db=mongo_db,
         force=force,
     )
     from polaronflow.workflows.runtime.configfiles import exports
