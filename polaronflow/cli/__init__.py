@@ -130,6 +130,18 @@ def _split_triples(args: list[str]) -> list[str]:
     return out
 
 
+#: Libraries whose exceptions mean "the store cannot be used", not a polaronflow bug.
+_STORE_MODULES = ("pymongo", "bson", "sqlite3", "montydb", "maggma", "mongomock", "gridfs")
+
+
+def _scrubbed(exc: BaseException) -> str:
+    """``Type: message`` without credentials and without pymongo's topology dump."""
+    from polaronflow.workflows.runtime.secrets import redact
+
+    detail = str(exc).split(", Topology Desc")[0]
+    return redact(f"{type(exc).__name__}: {detail}", [])
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``polaronflow`` console script; returns the exit status."""
     from polaronflow.errors import PolaronflowError
@@ -175,10 +187,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     except (OSError, ValueError) as exc:
-        # Unexpected but user-facing (unreadable file, bad value deep in a library).
+        # Unexpected but user-facing (unreadable file, a full disk, bad value deep in a library).
         if _DEBUG:
             raise
-        return _fail(f"{type(exc).__name__}: {exc}", 2)
+        return _fail(_scrubbed(exc), 2)
+    except Exception as exc:
+        # A store that cannot be read (a corrupt embedded JobStore, an unreachable MongoDB):
+        # one line, never a traceback, never credentials. Anything else is a bug: traceback.
+        if _DEBUG or type(exc).__module__.split(".")[0] not in _STORE_MODULES:
+            raise
+        return _fail(_scrubbed(exc), 2)
     return int(result) if isinstance(result, int) else 0
 
 

@@ -177,9 +177,19 @@ def _check_readable(db_file: Path) -> None:
     import bson.json_util
 
     try:
-        bson.json_util.loads(db_file.read_text(encoding="utf-8") or "{}")
+        data = bson.json_util.loads(db_file.read_text(encoding="utf-8") or "{}")
     except (OSError, ValueError) as exc:
         raise ConfigError(f"embedded LaunchPad file {db_file} cannot be read: {exc}") from exc
+    # mongomock-persistence's shape: {database: {collection: {...}}}; anything else would fail
+    # deep inside mongomock with a traceback
+    if not isinstance(data, dict) or not all(
+        isinstance(db, dict) and all(isinstance(c, dict) for c in db.values())
+        for db in data.values()
+    ):
+        raise ConfigError(
+            f"embedded LaunchPad file {db_file} is not a LaunchPad store (wrong shape); "
+            "restore it from a backup or move it away"
+        )
 
 
 @contextlib.contextmanager

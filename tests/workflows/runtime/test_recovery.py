@@ -87,3 +87,21 @@ def test_delete_asks_and_removes_the_campaign_and_its_outputs(tmp_path, capsys):
     assert _states(project) == {}
     store.connect(force_reset=True)
     assert store.count({}) == 0
+
+
+def test_broken_stores_are_one_line_errors(tmp_path, capsys):
+    """A launchpad.json of the wrong shape and a corrupt embedded JobStore: exit 2, one line."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "launchpad.json").write_text('{"fireworks": 5}')
+    assert main(["status", "--project-dir", str(project)]) == 2
+    err = capsys.readouterr().err
+    assert "wrong shape" in err and len(err.strip().splitlines()) == 1
+    (project / "launchpad.json").unlink()
+    store = project / "jobstore" / "polaronflow"
+    store.mkdir(parents=True)
+    (store / "outputs.collection").write_bytes(b"\x00not sqlite" * 20)
+    assert main(["collect", str(tmp_path / "runs"), "--project-dir", str(project)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("polaronflow: error:") and len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err and not (tmp_path / "runs").exists()
