@@ -50,19 +50,40 @@ def launch(
             f"({settings.launchpad_file}): use FireWorks' rlaunch/qlaunch with it"
         )
 
+    import contextlib
+    import sys
+
+    bar = None
+    if sys.stderr.isatty() and not as_json:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        bar = Progress(
+            TextColumn("launch"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.description}"),
+            console=Console(stderr=True),
+        )
+        task = bar.add_task("starting", total=None)
+
     def progress(done: int, total: int, name: str) -> None:
-        if not as_json:
+        # stderr only: stdout is for the result
+        if bar is not None:
+            bar.update(task, completed=done, total=total, description=name)
+        else:
             typer.echo(f"[{done}/{total}] {name}", err=True)
 
-    result = launch_embedded(
-        settings.project_dir,
-        workers=workers,
-        launch_dir=launch_dir,
-        sleep=sleep,
-        progress=progress,
-        lock_timeout=settings.lock_timeout,
-        rerun_running=rerun_running,
-    )
+    with bar if bar is not None else contextlib.nullcontext():
+        result = launch_embedded(
+            settings.project_dir,
+            workers=workers,
+            launch_dir=launch_dir,
+            sleep=sleep,
+            progress=progress,
+            lock_timeout=settings.lock_timeout,
+            rerun_running=rerun_running,
+        )
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
     else:
