@@ -402,9 +402,10 @@ def init(
     mongo_db: str = typer.Option("polaronflow", "--mongo-db", help="Database name (--mongodb)."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
 ) -> None:
-    """Write config files from the templates: for a cluster (--mongodb) FireWorks' LaunchPad,
-    FWorker, queue adapter and FW_config, plus jobflow, atomate2 and polaronflow settings.
+    """Write FireWorks, jobflow, atomate2 and polaronflow config files from the templates.
 
+    For a cluster (--mongodb): LaunchPad, FWorker, queue adapter and FW_config too; for the
+    embedded store no FireWorks files (FireWorks' own commands would overwrite the store).
     The MongoDB user name and password are never taken on the command line (shell history):
     edit my_launchpad.yaml and jobflow.yaml (written 0600).
     """
