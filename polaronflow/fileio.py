@@ -32,6 +32,7 @@ def staged_directory(target: str | Path, overwrite: bool = True) -> Iterator[Pat
     except OSError as exc:
         raise InputError(f"cannot create the parent folder of {target}: {exc.strerror}") from exc
     stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
+    stage.chmod(default_mode(folder=True))
     try:
         yield stage
         if target.exists():
@@ -47,15 +48,32 @@ def staged_directory(target: str | Path, overwrite: bool = True) -> Iterator[Pat
             shutil.rmtree(stage, ignore_errors=True)
 
 
-def write_text_atomic(path: str | Path, text: str) -> None:
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def default_mode(folder: bool = False) -> int:
+    """Permissions of a new file (0644) or folder (0755) under the process's umask.
+
+    ``tempfile.mkstemp``/``mkdtemp`` create 0600/0700, which group members on a cluster cannot
+    read; outputs made through them are given these instead.
+    """
+    return (0o777 if folder else 0o666) & ~_umask()
+
+
+def write_text_atomic(path: str | Path, text: str, mode: int | None = None) -> None:
     """Write ``text`` to ``path`` via a synced temporary file and an atomic rename.
 
-    Readers see either the old or the new content, never a partial file.
+    Readers see either the old or the new content, never a partial file. ``mode`` defaults to
+    0644 under the umask (0600 only for files with credentials: pass ``mode=0o600``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.fchmod(fd, default_mode() if mode is None else mode)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()

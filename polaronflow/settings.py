@@ -92,6 +92,41 @@ class PolaronflowSettings(BaseSettings):
         return tuple(sources)
 
 
+def _fireworks_convention(settings: PolaronflowSettings) -> PolaronflowSettings:
+    """Honour FireWorks' and jobflow's own variables when polaronflow names no LaunchPad.
+
+    With ``FW_CONFIG_FILE`` exported (FireWorks' convention) its ``LAUNCHPAD_LOC`` (or
+    ``CONFIG_FILE_DIR/my_launchpad.yaml``) is the LaunchPad, and ``JOBFLOW_CONFIG_FILE`` the
+    JobStore file: polaronflow then uses the same MongoDB as ``rlaunch``/``qlaunch`` instead of
+    silently falling back to its embedded store. An ``FW_config.yaml`` of the embedded store
+    (``MONGOMOCK_SERVERSTORE_FILE``) is not a MongoDB LaunchPad and is ignored.
+    """
+    fw_config = os.environ.get("FW_CONFIG_FILE")
+    if settings.launchpad_file is not None or not fw_config:
+        return settings
+    import yaml
+
+    path = Path(fw_config).expanduser()
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"FW_CONFIG_FILE {path} cannot be read: {exc}") from None
+    if not isinstance(data, dict) or data.get("MONGOMOCK_SERVERSTORE_FILE"):
+        return settings
+    loc = data.get("LAUNCHPAD_LOC") or (
+        str(Path(str(data["CONFIG_FILE_DIR"])) / "my_launchpad.yaml")
+        if data.get("CONFIG_FILE_DIR")
+        else str(path.parent / "my_launchpad.yaml")
+    )
+    if not Path(loc).expanduser().is_file():
+        return settings
+    update: dict[str, Any] = {"launchpad_file": Path(loc).expanduser()}
+    jobflow_file = os.environ.get("JOBFLOW_CONFIG_FILE")
+    if settings.jobstore_file is None and jobflow_file:
+        update["jobstore_file"] = Path(jobflow_file).expanduser()
+    return settings.model_copy(update=update)
+
+
 def config_file_path() -> Path:
     """Return the settings file that :func:`load_settings` reads (it need not exist)."""
     return Path(os.environ.get("POLARONFLOW_CONFIG_FILE", str(DEFAULT_CONFIG_FILE))).expanduser()
@@ -135,7 +170,8 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Po
             raise ConfigError(f"settings file {path} must hold a mapping of setting: value")
     token = _YAML_FILE.set(path)
     try:
-        return PolaronflowSettings(**{k: v for k, v in overrides.items() if v is not None})
+        settings = PolaronflowSettings(**{k: v for k, v in overrides.items() if v is not None})
+        return _fireworks_convention(settings)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"

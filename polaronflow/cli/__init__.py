@@ -108,14 +108,58 @@ def _exception_classes(name: str) -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
+#: Options taking three integers: given as ``2 2 2`` or, as their help shows, ``2,2,2``.
+_TRIPLES = ("--supercell",)
+
+
+def _split_triples(args: list[str]) -> list[str]:
+    """``--supercell 2,2,2`` (or ``--supercell=2,2,2``) → ``--supercell 2 2 2``."""
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        name, eq, value = arg.partition("=")
+        if name in _TRIPLES and eq and "," in value:
+            out += [name, *value.split(",")]
+        elif arg in _TRIPLES and i + 1 < len(args) and "," in args[i + 1]:
+            out += [arg, *args[i + 1].split(",")]
+            i += 1
+        else:
+            out.append(arg)
+        i += 1
+    return out
+
+
+#: Libraries whose exceptions mean "the store cannot be used", not a polaronflow bug.
+_STORE_MODULES = ("pymongo", "bson", "sqlite3", "montydb", "maggma", "mongomock", "gridfs")
+
+
+def _scrubbed(exc: BaseException) -> str:
+    """``Type: message`` without credentials and without pymongo's topology dump."""
+    from polaronflow.workflows.runtime.secrets import redact
+
+    detail = str(exc).split(", Topology Desc")[0]
+    return redact(f"{type(exc).__name__}: {detail}", [])
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``polaronflow`` console script; returns the exit status."""
     from polaronflow.errors import PolaronflowError
 
     global _DEBUG, _SKIP_TEARDOWN
     args = list(sys.argv[1:] if argv is None else argv)
-    _DEBUG = "--debug" in args
+    # --debug anywhere on the line (before a "--"): taken out here, so every command has it
+    end = args.index("--") if "--" in args else len(args)
+    _DEBUG = "--debug" in args[:end]
+    args = _split_triples([a for a in args[:end] if a != "--debug"]) + args[end:]
     _SKIP_TEARDOWN = False
+    if not _DEBUG:
+        import warnings
+
+        # Libraries' deprecation notices (jobflow, maggma, pymatgen) are for developers, not
+        # for the terminal of someone running a campaign; --debug shows them.
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
     _register()
     no_args_help = _exception_classes("NoArgsIsHelpError")
     usage_error = _exception_classes("UsageError")
@@ -143,10 +187,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     except (OSError, ValueError) as exc:
-        # Unexpected but user-facing (unreadable file, bad value deep in a library).
+        # Unexpected but user-facing (unreadable file, a full disk, bad value deep in a library).
         if _DEBUG:
             raise
-        return _fail(f"{type(exc).__name__}: {exc}", 2)
+        return _fail(_scrubbed(exc), 2)
+    except Exception as exc:
+        # A store that cannot be read (a corrupt embedded JobStore, an unreachable MongoDB):
+        # one line, never a traceback, never credentials. Anything else is a bug: traceback.
+        if _DEBUG or type(exc).__module__.split(".")[0] not in _STORE_MODULES:
+            raise
+        return _fail(_scrubbed(exc), 2)
     return int(result) if isinstance(result, int) else 0
 
 

@@ -11,7 +11,10 @@ from polaronflow.cli import app
 
 @app.command()
 def status(
-    as_json: bool = typer.Option(False, "--json", help="Print the status as JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print the status as JSON on stdout."),
+    campaign: str = typer.Option(
+        None, "--campaign", help="Campaign-id prefix or a FireWorks id (default: the latest)."
+    ),
     config: Path = typer.Option(None, "--config", help="polaronflow settings YAML."),
     project_dir: Path = typer.Option(None, "--project-dir", help="Embedded store folder."),
     launchpad_file: Path = typer.Option(
@@ -20,10 +23,10 @@ def status(
 ) -> None:
     """Show every workflow's jobs: state, FireWorks id, launch folder, failure, corrections."""
     from polaronflow.settings import load_settings
-    from polaronflow.workflows.runtime.status import campaign_status
+    from polaronflow.workflows.runtime.status import campaign_status, select_campaign
 
     settings = load_settings(config, project_dir=project_dir, launchpad_file=launchpad_file)
-    result = campaign_status(settings)
+    result, how = select_campaign(campaign_status(settings), campaign)
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
         return
@@ -43,6 +46,7 @@ def status(
             table.add_column(col, overflow="fold")
         for fw in wf.fireworks:
             notes = [f"FAILED: {fw.failure}"] if fw.failure else []
+            notes += [f"skipped (no VASP run): {fw.skipped}"] if fw.skipped else []
             notes += [
                 f"{c.handler}: {', '.join(c.errors) or '-'} -> {'; '.join(c.actions) or '-'}"
                 for c in fw.corrections
@@ -51,4 +55,8 @@ def status(
                 str(fw.fw_id), fw.name, fw.state, fw.launch_dir or "-", "\n".join(notes) or "-"
             )
         console.print(table)
+    if result.other_campaigns:
+        console.print(f"showing {how}; other campaigns (stale or older) on this LaunchPad:")
+        for line in result.other_campaigns:
+            console.print(f"  {line}")
     console.print(f"LaunchPad: {result.launchpad}")

@@ -288,6 +288,12 @@ def submit(
         "--analysis/--no-analysis",
         help="End the campaign with the job that stores the analysis report in the JobStore.",
     ),
+    emulator: bool = typer.Option(
+        False,
+        "--emulator",
+        help="Run every job with polaronflow's mock-VASP emulator instead of VASP (no VASP, no "
+        "POTCARs needed; implies --potcar-spec). Every output is SYNTHETIC.",
+    ),
     local: bool = typer.Option(False, "--local", help="Run here with jobflow's run_locally."),
     root_dir: Path = typer.Option(None, "--root-dir", help="Run folders for --local."),
     config: Path = typer.Option(None, "--config", help="polaronflow settings YAML."),
@@ -305,6 +311,7 @@ def submit(
     A campaign already submitted (same structures and settings) is not added twice: its
     FireWorks ids are printed instead, unless --force.
     """
+    from polaronflow.errors import ConfigError, InputError
     from polaronflow.settings import load_settings
     from polaronflow.workflows.campaign.fingerprint import campaign_fingerprint
     from polaronflow.workflows.campaign.maker import campaign_flow
@@ -315,6 +322,16 @@ def submit(
         submit_flow,
     )
 
+    if emulator:
+        from polaronflow.emulator.mock import emulator_command
+
+        if vasp_cmd is not None:
+            raise InputError("--emulator and --vasp-cmd exclude each other: choose one")
+        vasp_cmd, potcar_spec = emulator_command(), True
+    # Paths are resolved here: workers run in their own folders (a relative path would not
+    # be found after FireWorks' chdir).
+    host = _resolved(host, "--host")
+    incar_yaml = _resolved(incar_yaml, "--incar-yaml")
     settings = load_settings(
         config,
         project_dir=project_dir,
@@ -343,12 +360,24 @@ def submit(
             "submit_flow",
             "check_configuration",
             "force",
+            "emulator",
+            "ConfigError",
+            "InputError",
         )
     }
     options = _options(**kw | {"walltime": settings.walltime, "vasp_cmd": settings.vasp_cmd})
     check_configuration(settings)
     if potcar_spec is None and settings.potcar_spec is not None:
         options = options.model_copy(update={"potcar_spec": settings.potcar_spec})
+    if not options.potcar_spec and not local:
+        from polaronflow.workflows.campaign.dryrun import potcar_available
+
+        if not potcar_available():
+            # the same rule as `inputs`, but a campaign without POTCARs cannot run: refuse it
+            raise ConfigError(
+                "no POTCARs: PMG_VASP_PSP_DIR is not configured, so VASP jobs would fail; set "
+                "it (pmg config), or try the workflow with --emulator (synthetic outputs)"
+            )
     plan = plan_campaign(options)
     flow = campaign_flow(plan)
     if local:
@@ -356,8 +385,17 @@ def submit(
         typer.echo(f"ran {len(flow.jobs)} jobs locally")
         return
     result = submit_flow(
-        flow, settings, campaign_id=campaign_fingerprint(options, plan), force=force
+        flow,
+        settings,
+        campaign_id=campaign_fingerprint(options, plan),
+        force=force,
+        metadata={"polaronflow_synthetic": True} if emulator else None,
     )
+    if emulator:
+        typer.echo(
+            "SYNTHETIC: every job of this campaign runs polaronflow's mock-VASP emulator, not "
+            "VASP; its outputs are not DFT results"
+        )
     if result.already_submitted:
         # Not an error: re-running a submit script must be safe.
         typer.echo(
@@ -372,6 +410,18 @@ def submit(
         f"{result.fw_ids[0]}-{result.fw_ids[-1]} on {result.launchpad}; outputs to "
         f"{result.jobstore}"
     )
+
+
+def _resolved(path: Path | None, flag: str) -> Path | None:
+    """``path`` made absolute (as the user meant it from here); a missing file is bad input."""
+    if path is None:
+        return None
+    from polaronflow.errors import InputError
+
+    full = Path(path).expanduser().resolve()
+    if not full.is_file():
+        raise InputError(f"{flag} {path}: no such file")
+    return full
 
 
 def _id_ranges(ids: list[int]) -> str:
@@ -395,9 +445,20 @@ def init(
     queue: str = typer.Option("slurm", "--queue", help="Queue system: slurm or pbs."),
     vasp_cmd: str = typer.Option("srun vasp_std", "--vasp-cmd", help="VASP command."),
     vasp_gamma_cmd: str = typer.Option("srun vasp_gam", "--vasp-gamma-cmd", help="Γ-only VASP."),
+    mongo_host: str = typer.Option(
+        "localhost", "--mongo-host", help="MongoDB server host (--mongodb)."
+    ),
+    mongo_port: int = typer.Option(27017, "--mongo-port", help="MongoDB server port (--mongodb)."),
+    mongo_db: str = typer.Option("polaronflow", "--mongo-db", help="Database name (--mongodb)."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
 ) -> None:
-    """Write FireWorks, jobflow, atomate2 and polaronflow config files from the templates."""
+    """Write FireWorks, jobflow, atomate2 and polaronflow config files from the templates.
+
+    For a cluster (--mongodb): LaunchPad, FWorker, queue adapter and FW_config too; for the
+    embedded store no FireWorks files (FireWorks' own commands would overwrite the store).
+    The MongoDB user name and password are never taken on the command line (shell history):
+    edit my_launchpad.yaml and jobflow.yaml (written 0600).
+    """
     from polaronflow.workflows.runtime.configfiles import write_config_templates
 
     if project_dir is None:
@@ -417,11 +478,25 @@ def init(
         queue=queue,
         vasp_cmd=vasp_cmd,
         vasp_gamma_cmd=vasp_gamma_cmd,
+        mongo_host=mongo_host,
+        mongo_port=mongo_port,
+        mongo_db=mongo_db,
         force=force,
     )
+    from polaronflow.workflows.runtime.configfiles import exports
+
     for path in written:
         typer.echo(f"wrote {path}")
-    typer.echo(
-        f"next: export FW_CONFIG_FILE={Path(out).resolve() / 'FW_config.yaml'} and "
-        f"POLARONFLOW_CONFIG_FILE={Path(out).resolve() / 'polaronflow.yaml'}"
-    )
+    if mongodb:
+        typer.echo(
+            "edit my_launchpad.yaml and jobflow.yaml (MongoDB host, user, password), "
+            "my_qadapter.yaml (nodes, walltime, account); then, in every shell (and ~/.bashrc):"
+        )
+    else:
+        typer.echo(
+            "embedded store (no server): `polaronflow submit`, then `polaronflow launch`; no "
+            "FireWorks files are written for it (FireWorks' own commands would overwrite it). "
+            "For your own jobflow scripts:"
+        )
+    for line in exports(out, mongodb):
+        typer.echo(line)

@@ -167,6 +167,18 @@ CASES: dict[str, list[str]] = {
     "demo-fault-malformed": ["demo", "--out", "out", "--fault", "nonsense"],
     "demo-workers-zero": ["demo", "--out", "out", "--workers", "0"],
     "launch-workers-zero": ["launch", "--project-dir", "p", "--workers", "0"],
+    "launch-no-project": ["launch", "--project-dir", "p"],
+    "rerun-no-project": ["rerun", "--fizzled", "--project-dir", "proj"],
+    "delete-no-project": ["delete", "--yes", "--project-dir", "proj"],
+    "submit-emulator-and-vasp-cmd": [
+        "submit",
+        "--emulator",
+        "--vasp-cmd",
+        "x",
+        "--project-dir",
+        "p",
+    ],
+    "submit-incar-yaml-missing": ["submit", "--incar-yaml", "missing.yaml", "--project-dir", "p"],
     "launch-workers-not-int": ["launch", "--project-dir", "p", "--workers", "two"],
     "demo-unknown-ion": ["demo", "--out", "out", "--ion", "Xx"],
     # build / sites: seeds by VASP ion number or distance, candidate enumeration (issue 14)

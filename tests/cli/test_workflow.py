@@ -226,7 +226,7 @@ def test_submit_check_and_analysis_flags(tmp_path, flags, checked, reseed, analy
     project = tmp_path / "p"
     from polaronflow.cli import main
 
-    code = main(["submit", "--project-dir", str(project), *_SMALL, *flags])
+    code = main(["submit", "--project-dir", str(project), "--potcar-spec", *_SMALL, *flags])
     assert code == 0
     with embedded_launchpad(project, timeout=30) as lp:
         fws = {fw["name"]: fw for fw in lp.fireworks.find({}, {"name": 1, "spec": 1})}

@@ -1,11 +1,19 @@
 """Configuration templates for FireWorks, jobflow and atomate2 (``polaronflow init``).
 
 The templates live in ``polaronflow/templates/config/`` with ``$name`` placeholders
-(:class:`string.Template`). :func:`write_config_templates` fills them in and writes, into one
-folder: ``my_launchpad.yaml``, ``FW_config.yaml``, ``my_fworker.yaml``, ``my_qadapter.yaml``
-(SLURM or PBS), ``jobflow.yaml``, ``atomate2.yaml`` (``VASP_CMD``) and ``polaronflow.yaml``
-(this package's settings). ``mongodb=False`` (default) configures the embedded store in the
-project folder; ``mongodb=True`` a MongoDB server whose details are placeholders to edit.
+(:class:`string.Template`). :func:`write_config_templates` fills them in and writes them into
+one folder.
+
+``mongodb=True`` (a cluster): ``my_launchpad.yaml``, ``FW_config.yaml``, ``my_fworker.yaml``,
+``my_qadapter.yaml`` (SLURM or PBS), ``jobflow.yaml``, ``atomate2.yaml`` (``VASP_CMD``) and
+``polaronflow.yaml``; the queue adapter's log folder is created; the two files that will hold
+credentials are written 0600.
+
+``mongodb=False`` (a workstation, the embedded store): only ``jobflow.yaml``, ``atomate2.yaml``
+and ``polaronflow.yaml``. No FireWorks configuration is written for the embedded store on
+purpose: any FireWorks process on it (even a read-only ``lpad get_wflows``) rewrites the
+store's file when it exits and loses what polaronflow saved meanwhile; ``polaronflow launch``
+runs its jobs instead.
 """
 
 from __future__ import annotations
@@ -20,17 +28,39 @@ TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates" / "config"
 QUEUES = ("slurm", "pbs")
 
 
+#: Files that hold (or will hold, once edited) database credentials: written 0600.
+SECRET_FILES = ("my_launchpad.yaml", "jobflow.yaml")
+
+
 def _files(mongodb: bool, queue: str) -> dict[str, str]:
-    flavour = "mongodb" if mongodb else "embedded"
+    if not mongodb:
+        return {
+            "jobflow.yaml": "jobflow_embedded.yaml",
+            "atomate2.yaml": "atomate2.yaml",
+            "polaronflow.yaml": "polaronflow_embedded.yaml",
+        }
     return {
-        "my_launchpad.yaml": f"my_launchpad_{flavour}.yaml",
-        "FW_config.yaml": f"FW_config_{flavour}.yaml",
+        "my_launchpad.yaml": "my_launchpad_mongodb.yaml",
+        "FW_config.yaml": "FW_config_mongodb.yaml",
         "my_fworker.yaml": "my_fworker.yaml",
         "my_qadapter.yaml": f"my_qadapter_{queue}.yaml",
-        "jobflow.yaml": f"jobflow_{flavour}.yaml",
+        "jobflow.yaml": "jobflow_mongodb.yaml",
         "atomate2.yaml": "atomate2.yaml",
-        "polaronflow.yaml": f"polaronflow_{flavour}.yaml",
+        "polaronflow.yaml": "polaronflow_mongodb.yaml",
     }
+
+
+def exports(out: str | Path, mongodb: bool) -> list[str]:
+    """The ``export`` lines a shell needs for the files written into ``out``."""
+    d = Path(out).expanduser().resolve()
+    lines = [
+        f"export POLARONFLOW_CONFIG_FILE={d / 'polaronflow.yaml'}",
+        f"export ATOMATE2_CONFIG_FILE={d / 'atomate2.yaml'}",
+        f"export JOBFLOW_CONFIG_FILE={d / 'jobflow.yaml'}",
+    ]
+    if mongodb:
+        lines.insert(0, f"export FW_CONFIG_FILE={d / 'FW_config.yaml'}")
+    return lines
 
 
 def write_config_templates(
@@ -117,8 +147,17 @@ def write_config_templates(
     written = []
     for target, text in rendered.items():
         path = out / target
-        write_text_atomic(path, text)
+        write_text_atomic(path, text, mode=0o600 if mongodb and target in SECRET_FILES else None)
         written.append(path)
+    if mongodb:
+        # my_qadapter.yaml's logdir: FireWorks' qlaunch does not create it
+        logdir = Path(values["project_dir"]) / "queue_logs"
+        try:
+            logdir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(
+                f"cannot create the queue log folder {logdir}: {exc.strerror}"
+            ) from exc
     if create_store and not mongodb:
         from polaronflow.workflows.runtime.submit import embedded_launchpad
 

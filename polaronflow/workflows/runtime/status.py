@@ -49,6 +49,12 @@ class FireworkStatus(BaseModel):
     corrections: list[CustodianCorrection] = Field(
         description="custodian's corrections in the latest launch folder (custodian.json)."
     )
+    skipped: str | None = Field(
+        default=None,
+        description="Why a COMPLETED job did no VASP run (a ramp step after its polarons "
+        "delocalised: ``polaron_check.action == 'skipped'``), from the launch folder's "
+        "polaron_check.json; None otherwise.",
+    )
 
 
 class WorkflowStatus(BaseModel):
@@ -68,6 +74,10 @@ class CampaignStatus(BaseModel):
 
     launchpad: str = Field(description="The LaunchPad read (embedded file or LaunchPad file).")
     workflows: list[WorkflowStatus] = Field(description="The workflows, oldest first.")
+    other_campaigns: list[str] = Field(
+        default_factory=list,
+        description="One line per campaign on the LaunchPad not shown (see ``--campaign``).",
+    )
 
 
 def read_custodian_corrections(launch_dir: str | Path | None) -> list[CustodianCorrection]:
@@ -130,6 +140,59 @@ def _failure(launch: dict[str, Any] | None) -> str | None:
     return lines[-1] if lines else "failed (no message recorded)"
 
 
+def _skipped(launch_dir: str | None) -> str | None:
+    """The reason of a skipped ramp step (``polaron_check.json`` with action "skipped")."""
+    if not launch_dir:
+        return None
+    path = Path(launch_dir) / "polaron_check.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    check = data.get("polaron_check", data) if isinstance(data, dict) else None
+    if isinstance(check, dict) and check.get("action") == "skipped":
+        return str(check.get("reason") or "skipped")
+    return None
+
+
+def select_campaign(status: CampaignStatus, campaign: str | None) -> tuple[CampaignStatus, str]:
+    """Keep one campaign of ``status`` (the named, the only or the latest); list the others.
+
+    Returns the narrowed status and how the campaign was chosen.
+
+    Raises
+    ------
+    InputError
+        ``campaign`` matches no workflow or more than one.
+    """
+    from polaronflow.errors import InputError
+
+    wfs = status.workflows
+    if len(wfs) <= 1 and campaign is None:
+        return status, "the only"
+    if campaign is None:
+        chosen, how = wfs[-1], f"the latest of {len(wfs)} (choose with --campaign)"
+    else:
+        text = campaign.strip().lower()
+        found = [
+            w
+            for w in wfs
+            if (w.campaign_id and len(text) >= 4 and w.campaign_id.startswith(text))
+            or (text.isdigit() and any(fw.fw_id == int(text) for fw in w.fireworks))
+        ]
+        if len(found) != 1:
+            what = "matches no" if not found else "matches more than one"
+            raise InputError(f"--campaign {campaign!r} {what} campaign on {status.launchpad}")
+        chosen, how = found[0], "the named"
+    others = [
+        f"{(w.campaign_id or '-')[:12]} '{w.name}': "
+        + ", ".join(f"{n} {st}" for st, n in sorted(w.counts.items()))
+        for w in wfs
+        if w is not chosen
+    ]
+    return status.model_copy(update={"workflows": [chosen], "other_campaigns": others}), how
+
+
 def launchpad_status(lp: LaunchPad, where: str = "") -> CampaignStatus:
     """Status of every workflow on an open LaunchPad.
 
@@ -180,6 +243,7 @@ def launchpad_status(lp: LaunchPad, where: str = "") -> CampaignStatus:
                     n_launches=len(ids) + len(fw.get("archived_launches", [])),
                     failure=_failure(latest) if fw.get("state") == "FIZZLED" else None,
                     corrections=read_custodian_corrections(launch_dir),
+                    skipped=_skipped(launch_dir) if fw.get("state") == "COMPLETED" else None,
                 )
             )
         counts: dict[str, int] = {}
@@ -197,6 +261,18 @@ def launchpad_status(lp: LaunchPad, where: str = "") -> CampaignStatus:
             )
         )
     return CampaignStatus(launchpad=where, workflows=workflows)
+
+
+def pick_or_latest(refs: list, campaign: str | None) -> tuple[Any, str]:
+    """The campaign named (see :func:`~.recovery.pick_campaign`), else the only or the latest
+    one; returns it and how it was chosen ("the only", "the latest of N", "the named")."""
+    from polaronflow.workflows.runtime.recovery import pick_campaign
+
+    if campaign is not None:
+        return pick_campaign(refs, campaign), "the named"
+    if len(refs) == 1:
+        return refs[0], "the only"
+    return refs[-1], f"the latest of {len(refs)} (choose with --campaign):"
 
 
 def campaign_status(settings: PolaronflowSettings | None = None) -> CampaignStatus:

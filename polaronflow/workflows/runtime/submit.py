@@ -36,6 +36,7 @@ from pydantic import BaseModel, Field
 
 from polaronflow.errors import ConfigError
 from polaronflow.fileio import write_text_atomic
+from polaronflow.workflows.runtime.secrets import config_secrets, redact
 
 if TYPE_CHECKING:
     from fireworks import LaunchPad
@@ -174,9 +175,19 @@ def _check_readable(db_file: Path) -> None:
     import bson.json_util
 
     try:
-        bson.json_util.loads(db_file.read_text(encoding="utf-8") or "{}")
+        data = bson.json_util.loads(db_file.read_text(encoding="utf-8") or "{}")
     except (OSError, ValueError) as exc:
         raise ConfigError(f"embedded LaunchPad file {db_file} cannot be read: {exc}") from exc
+    # mongomock-persistence's shape: {database: {collection: {...}}}; anything else would fail
+    # deep inside mongomock with a traceback
+    if not isinstance(data, dict) or not all(
+        isinstance(db, dict) and all(isinstance(c, dict) for c in db.values())
+        for db in data.values()
+    ):
+        raise ConfigError(
+            f"embedded LaunchPad file {db_file} is not a LaunchPad store (wrong shape); "
+            "restore it from a backup or move it away"
+        )
 
 
 @contextlib.contextmanager
@@ -272,15 +283,25 @@ def jobstore_from_file(path: str | Path) -> JobStore:
     try:
         data = yaml.safe_load(p.read_text())
     except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"JobStore file {p} cannot be read: {exc}") from exc
+        detail = redact(" ".join(str(exc).split()), config_secrets(p))
+        raise ConfigError(f"JobStore file {p} cannot be read: {detail}") from None
     if isinstance(data, dict) and "JOB_STORE" in data:
         data = data["JOB_STORE"]
+    if isinstance(data, dict) and data.get("@class") == "JobStore":
+        try:  # a serialised JobStore (polaronflow init's embedded jobflow.yaml)
+            return JobStore.from_dict(data)
+        except Exception as exc:  # monty raises many types
+            detail = redact(" ".join(str(exc).split()), config_secrets(p))
+            raise ConfigError(f"JobStore file {p} is not a valid JobStore: {detail}") from None
     if not isinstance(data, dict) or "docs_store" not in data:
         raise ConfigError(f"JobStore file {p} has no JOB_STORE/docs_store specification")
     try:
         return JobStore.from_dict_spec(data)
     except Exception as exc:  # maggma raises many types for a bad spec
-        raise ConfigError(f"JobStore file {p} is not a valid store specification: {exc}") from exc
+        detail = redact(" ".join(str(exc).split()), config_secrets(p))
+        raise ConfigError(
+            f"JobStore file {p} is not a valid store specification: {detail}"
+        ) from None
 
 
 def check_configuration(settings: PolaronflowSettings | None = None) -> None:
@@ -298,47 +319,9 @@ def check_configuration(settings: PolaronflowSettings | None = None) -> None:
         jobstore_from_file(s.jobstore_file)
 
 
-_SECRET_PATTERNS = (
-    re.compile(r"""(?im)^\s*(?:password|username|authsource)\s*:\s*["']?([^"'\s#]+)"""),
-    re.compile(r"mongodb(?:\+srv)?://([^@/\s]+)@"),
-)
-
-
 def launchpad_secrets(path: str | Path | None) -> list[str]:
-    """Credentials written in a LaunchPad file (password, user, ``user:pass@`` of a URI).
-
-    Used to scrub them from every message polaronflow prints about that file.
-
-    Parameters
-    ----------
-    path
-        A ``my_launchpad.yaml``; None or an unreadable file gives no secrets.
-
-    Returns
-    -------
-    list of str
-        The secret strings, longest first, each with its ``user`` and ``pass`` parts.
-    """
-    if path is None:
-        return []
-    try:
-        text = Path(path).read_bytes().decode("utf-8", errors="replace")
-    except OSError:
-        return []
-    found: set[str] = set()
-    for pattern in _SECRET_PATTERNS:
-        for match in pattern.finditer(text):
-            value = match.group(1)
-            found.update((value, value.strip("[]{}(),")))
-            found.update(part for part in value.split(":") if part)
-    return sorted((v for v in found if len(v) >= 2), key=len, reverse=True)
-
-
-def redact(message: str, secrets: list[str]) -> str:
-    """``message`` with every secret replaced by ``***``."""
-    for secret in secrets:
-        message = message.replace(secret, "***")
-    return message
+    """Credentials written in a LaunchPad or JobStore file (see :mod:`.secrets`)."""
+    return config_secrets(path)
 
 
 def _load_launchpad_file(path: Path) -> LaunchPad:
@@ -355,7 +338,8 @@ def _load_launchpad_file(path: Path) -> LaunchPad:
 
 
 def _db_error(settings: PolaronflowSettings, what: str, exc: BaseException) -> ConfigError:
-    detail = redact(" ".join(str(exc).split()), launchpad_secrets(settings.launchpad_file))
+    secrets = config_secrets(settings.launchpad_file, settings.jobstore_file)
+    detail = redact(" ".join(str(exc).split()), secrets)
     # pymongo appends its whole topology description: the first part says what went wrong
     detail = re.sub(r" \(configured timeouts:[^)]*\)", "", detail.split(", Topology Desc")[0])
     return ConfigError(f"{what}: {type(exc).__name__}: {detail}")
@@ -404,6 +388,7 @@ def submit_flow(
     store: JobStore | None = None,
     campaign_id: str | None = None,
     force: bool = False,
+    metadata: dict[str, Any] | None = None,
 ) -> SubmitResult:
     """Convert a Flow to a FireWorks workflow and add it to the configured LaunchPad.
 
@@ -421,6 +406,8 @@ def submit_flow(
         the result says so (``already_submitted``), unless ``force``.
     force
         Add the workflow even when the same campaign is already there.
+    metadata
+        More workflow metadata (e.g. ``polaronflow_synthetic`` for emulator campaigns).
 
     Returns
     -------
@@ -436,9 +423,16 @@ def submit_flow(
 
     s = _settings(settings)
     store = store if store is not None else _jobstore(s)
-    wf = flow_to_workflow(flow, store=store)
+    # No ``store=``: jobflow would serialise the whole JobStore, credentials included, into
+    # every Firework (and so into each launch folder's FW.json). As atomate2 does, workers use
+    # their own JobStore: jobflow's JOB_STORE from JOBFLOW_CONFIG_FILE (MongoDB), or the
+    # project's embedded store, which `polaronflow launch` gives its workers.
+    wf = flow_to_workflow(flow)
     if campaign_id is not None:
         wf.metadata = {**(wf.metadata or {}), CAMPAIGN_ID_KEY: campaign_id}
+        wf.name = f"{wf.name}-{campaign_id[:8]}"  # campaigns on one LaunchPad: distinct names
+    if metadata:
+        wf.metadata = {**(wf.metadata or {}), **metadata}
     where = (
         str(s.project_dir / LAUNCHPAD_FILE) if s.launchpad_file is None else str(s.launchpad_file)
     )
@@ -493,11 +487,18 @@ def _initialise_if_new(lp: LaunchPad) -> None:
 
 
 def _describe_store(store: JobStore | None) -> str:
+    """Where outputs go, for messages: never with credentials (a URI loses its user:pass@)."""
     if store is None:
-        return "the worker's jobflow JOB_STORE"
+        return "the workers' jobflow JOB_STORE (JOBFLOW_CONFIG_FILE)"
     docs = store.docs_store
     path = getattr(docs, "database_path", None)
-    return f"{type(docs).__name__} {path or getattr(docs, 'name', '')}".strip()
+    if path is None:
+        host = getattr(docs, "host", None) or getattr(docs, "uri", None)
+        db = getattr(docs, "database", None) or getattr(docs, "database_name", None)
+        where = "/".join(str(x) for x in (host, db) if x) or getattr(docs, "name", "")
+        secrets = [str(getattr(docs, k)) for k in ("username", "password") if getattr(docs, k, 0)]
+        return redact(f"{type(docs).__name__} {where}".strip(), secrets)
+    return f"{type(docs).__name__} {path}".strip()
 
 
 def submit_campaign(

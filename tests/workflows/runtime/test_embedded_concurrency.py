@@ -40,7 +40,7 @@ def _parses(project: Path) -> None:
 def test_eight_concurrent_cli_calls_lose_nothing(tmp_path):
     project = tmp_path / "project"
     common = ["--project-dir", str(project)]
-    small = ["--ion", "Mg", "--no-references", "--supercell", "2", "1", "1"]
+    small = ["--ion", "Mg", "--no-references", "--supercell", "2", "1", "1", "--potcar-spec"]
     commands = [["submit", *small, "--schedule", s, *common] for s in SCHEDULES]
     commands += [["status", "--json", *common] for _ in range(N_STATUS)]
     assert len(commands) == 8

@@ -125,6 +125,7 @@ def test_cli_resubmit_prints_ids_exit_0_and_force(tmp_path):
     project = tmp_path / "project"
     args = [
         "submit",
+        "--potcar-spec",
         "--ion",
         "Mg",
         "--no-references",

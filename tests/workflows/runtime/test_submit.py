@@ -49,7 +49,8 @@ def test_two_concurrent_cli_submits_keep_both_workflows(tmp_path):
     # settings file with a project folder; the CLI must not need anything else
     (tmp_path / "settings.yaml").write_text(f"project_dir: {project}\n")
     env["POLARONFLOW_CONFIG_FILE"] = str(tmp_path / "settings.yaml")
-    common = ["submit", "--ion", "Mg", "--no-references", "--schedule", "9,5", "--force"]
+    common = ["submit", "--potcar-spec", "--ion", "Mg", "--no-references", "--schedule", "9,5"]
+    common.append("--force")
     procs = [_cli(*common, env=env, cwd=tmp_path) for _ in range(2)]
     outs = [p.communicate(timeout=240) for p in procs]
     for p, (out, err) in zip(procs, outs, strict=True):
@@ -142,6 +143,8 @@ def test_lock_timeout_is_config_error(tmp_path):
 
 
 def test_init_writes_templates_fireworks_and_jobflow_load(tmp_path):
+    import stat
+
     env = _env(tmp_path)
     for flavour, extra in (("embedded", []), ("mongodb", ["--mongodb", "--queue", "pbs"])):
         out = tmp_path / flavour
@@ -155,52 +158,83 @@ def test_init_writes_templates_fireworks_and_jobflow_load(tmp_path):
             env=env,
             cwd=tmp_path,
         )
-        _stdout, err = p.communicate(timeout=120)
+        stdout, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
+        exported = [line for line in stdout.splitlines() if line.startswith("export ")]
+        names = {line.split()[1].split("=")[0] for line in exported}
+        mongodb = flavour == "mongodb"
+        assert names == {
+            "POLARONFLOW_CONFIG_FILE",
+            "ATOMATE2_CONFIG_FILE",
+            "JOBFLOW_CONFIG_FILE",
+        } | ({"FW_CONFIG_FILE"} if mongodb else set())
+        # no FireWorks configuration for the embedded store (FireWorks would overwrite it)
+        assert (out / "FW_config.yaml").exists() == mongodb
+        assert (out / "my_launchpad.yaml").exists() == mongodb
         # FireWorks and jobflow/atomate2 read them, in a fresh process (FW_config is read at
         # import time)
         code = f"""
-import json
-from fireworks import LaunchPad, FWorker
-from fireworks.utilities.fw_serializers import load_object_from_file
-import fireworks.fw_config as fwc
+import json, os
 from jobflow.settings import JobflowSettings
 from atomate2.settings import Atomate2Settings
 d = {str(out)!r}
-lp = LaunchPad.from_file(d + '/my_launchpad.yaml')
-w = FWorker.from_file(d + '/my_fworker.yaml')
-q = load_object_from_file(d + '/my_qadapter.yaml')
 js = JobflowSettings(CONFIG_FILE=d + '/jobflow.yaml')
 a2 = Atomate2Settings(CONFIG_FILE=d + '/atomate2.yaml')
-print(json.dumps(dict(lp=lp.name, worker=w.name, q=q.q_type, script=q.get_script_str('.'),
-      store=type(js.JOB_STORE.docs_store).__name__, vasp=a2.VASP_CMD,
-      mock=fwc.MONGOMOCK_SERVERSTORE_FILE, loc=fwc.LAUNCHPAD_LOC)))
+got = dict(store=type(js.JOB_STORE.docs_store).__name__, vasp=a2.VASP_CMD)
+if os.path.exists(d + '/FW_config.yaml'):
+    from fireworks import LaunchPad, FWorker
+    from fireworks.utilities.fw_serializers import load_object_from_file
+    import fireworks.fw_config as fwc
+    lp = LaunchPad.from_file(d + '/my_launchpad.yaml')
+    w = FWorker.from_file(d + '/my_fworker.yaml')
+    q = load_object_from_file(d + '/my_qadapter.yaml')
+    got.update(lp=lp.name, worker=w.name, env=w.env, q=q.q_type, script=q.get_script_str('.'),
+               mock=fwc.MONGOMOCK_SERVERSTORE_FILE, loc=fwc.LAUNCHPAD_LOC, logdir=q['logdir'])
+print(json.dumps(got))
 """
-        env2 = dict(env, FW_CONFIG_FILE=str(out / "FW_config.yaml"))
+        env2 = dict(env, FW_CONFIG_FILE=str(out / "FW_config.yaml")) if mongodb else env
         r = subprocess.run(
             [sys.executable, "-c", code], capture_output=True, text=True, env=env2, cwd=tmp_path
         )
         assert r.returncode == 0, r.stderr
         got = json.loads(r.stdout.strip().splitlines()[-1])
         assert got["vasp"] == "srun vasp_std"
-        assert got["loc"] == str((out / "my_launchpad.yaml").resolve())
-        if flavour == "embedded":
-            assert got["store"] == "SQLiteStore" and got["q"] == "SLURM"
-            assert got["mock"] == str((tmp_path / "proj").resolve() / "launchpad.json")
-            assert "#SBATCH --nodes=2" in got["script"]
-        else:
-            assert got["store"] == "MongoStore" and got["q"] == "PBS"
-            assert got["mock"] is None
-            assert "#PBS -l nodes=2:ppn=64" in got["script"]
         from polaronflow.settings import load_settings
 
         s = load_settings(out / "polaronflow.yaml")
         assert s.project_dir == (tmp_path / "proj").resolve()
-        assert (s.launchpad_file is None) == (flavour == "embedded")
+        if not mongodb:
+            assert got["store"] == "SharedMontyStore"
+            assert s.launchpad_file is None
+            continue
+        assert got["loc"] == str((out / "my_launchpad.yaml").resolve())
+        assert got["store"] == "MongoStore" and got["q"] == "PBS" and got["mock"] is None
+        assert "#PBS -l nodes=2:ppn=64" in got["script"] and not got["env"]
+        assert Path(got["logdir"]).is_dir()  # qlaunch needs it and does not create it
+        for name in ("my_launchpad.yaml", "jobflow.yaml"):
+            assert stat.S_IMODE((out / name).stat().st_mode) == 0o600
+        assert stat.S_IMODE((out / "my_qadapter.yaml").stat().st_mode) & 0o044 == 0o044
+        assert s.launchpad_file is not None
     # existing files are not overwritten without --force
     p = _cli("init", "--out", str(tmp_path / "embedded"), env=env, cwd=tmp_path)
     _, err = p.communicate(timeout=120)
     assert p.returncode == 2 and "--force" in err
+
+
+def test_fw_config_file_is_honoured_before_the_embedded_store(tmp_path, monkeypatch):
+    from polaronflow.settings import load_settings
+
+    (tmp_path / "my_launchpad.yaml").write_text("host: localhost\nname: fw\n")
+    (tmp_path / "FW_config.yaml").write_text(f"CONFIG_FILE_DIR: {tmp_path}\n")
+    monkeypatch.delenv("POLARONFLOW_CONFIG_FILE", raising=False)
+    monkeypatch.setenv("FW_CONFIG_FILE", str(tmp_path / "FW_config.yaml"))
+    monkeypatch.setenv("JOBFLOW_CONFIG_FILE", str(tmp_path / "jobflow.yaml"))
+    s = load_settings(project_dir=tmp_path / "p")
+    assert s.launchpad_file == tmp_path / "my_launchpad.yaml"
+    assert s.jobstore_file == tmp_path / "jobflow.yaml"
+    # an embedded-store FW_config (mongomock) is not a MongoDB LaunchPad
+    (tmp_path / "FW_config.yaml").write_text("MONGOMOCK_SERVERSTORE_FILE: /x/launchpad.json\n")
+    assert load_settings(project_dir=tmp_path / "p").launchpad_file is None
 
 
 def test_settings_sources(tmp_path, monkeypatch):
