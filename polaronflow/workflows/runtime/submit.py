@@ -4,8 +4,8 @@ Embedded (the default, no server): one project folder (``settings.project_dir``)
 
 * ``launchpad.json`` — FireWorks' LaunchPad on mongomock, persisted as one JSON file
   (the ``fireworks[mongomock]`` extra: mongomock-persistence's file format);
-* ``jobstore/`` — the jobflow JobStore, maggma ``MontyStore`` (montydb, SQLite storage; as
-  :class:`~polaronflow.workflows.runtime.montystore.SharedMontyStore`, safe for several workers);
+* ``jobstore/`` — the jobflow JobStore, one SQLite file with indexed fields
+  (:class:`~polaronflow.workflows.runtime.montystore.SQLiteStore`, safe for several workers);
 * ``launchpad.lock`` — a ``filelock.FileLock``.
 
 mongomock-persistence reads its file when a client is made and writes it when the client is
@@ -15,7 +15,8 @@ the lock, writes it back explicitly and atomically (temporary file + rename) bef
 releasing the lock, and disarms mongomock-persistence's exit-time write. MongoDB (a
 ``my_launchpad.yaml`` plus a ``jobflow.yaml``) is the answer for many concurrent workers.
 
-Submission is idempotent: a campaign is identified by :func:`campaign_fingerprint` (its
+Submission is idempotent: a campaign is identified by its fingerprint
+(:func:`polaronflow.workflows.campaign.fingerprint.campaign_fingerprint`: its
 options, resolved start structures and input-set settings), stored in the workflow metadata
 under :data:`CAMPAIGN_ID_KEY`; the same campaign again adds nothing unless ``force``. On the
 embedded store the check and the addition happen under one lock; on MongoDB two submissions
