@@ -204,7 +204,7 @@ print(json.dumps(got))
         s = load_settings(out / "polaronflow.yaml")
         assert s.project_dir == (tmp_path / "proj").resolve()
         if not mongodb:
-            assert got["store"] == "SharedMontyStore"
+            assert got["store"] == "SQLiteStore"
             assert s.launchpad_file is None
             continue
         assert got["loc"] == str((out / "my_launchpad.yaml").resolve())
