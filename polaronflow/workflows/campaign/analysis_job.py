@@ -20,21 +20,10 @@ from typing import Any
 from jobflow import job
 
 from polaronflow import naming
+from polaronflow.workflows.vasp.spec import local_path
 
 #: Name of the analysis job in the campaign Flow.
 ANALYSIS_JOB_NAME = naming.ANALYSIS
-
-
-def local_path(dir_name: str | None) -> Path | None:
-    """A task document's ``dir_name`` ("host:/abs/path" or "/abs/path") as a local Path."""
-    if not dir_name:
-        return None
-    text = str(dir_name)
-    if not text.startswith("/") and ":" in text:
-        _, _, rest = text.partition(":")
-        if rest.startswith("/"):
-            text = rest
-    return Path(text)
 
 
 def link_runs(run_dirs: dict[str, str | None], dest: str | Path) -> dict[str, Path]:

@@ -200,12 +200,10 @@ def _point(relax: Job, relaxation: int) -> dict[str, Any]:
 
 def write_verdict(result: CellRelaxResult) -> Path | None:
     """Write ``result``'s verdict into the last relaxation's folder, if it is on this machine."""
-    from atomate2.utils.path import strip_hostname
+    from polaronflow.workflows.vasp.spec import local_path
 
-    if not result.dir_name:
-        return None
-    folder = Path(strip_hostname(result.dir_name))
-    if not folder.is_dir():
+    folder = local_path(result.dir_name)
+    if folder is None or not folder.is_dir():
         return None
     path = folder / VERDICT_FILE
     path.write_text(json.dumps(result.verdict(), indent=2) + "\n")

@@ -187,12 +187,10 @@ def write_verdict(result: KPointConvergenceResult) -> Path | None:
     mesh with its energy, so a run folder collected on its own still tells whether its energy
     is k-point converged.
     """
-    from atomate2.utils.path import strip_hostname
+    from polaronflow.workflows.vasp.spec import local_path
 
-    if not result.dir_name:
-        return None
-    folder = Path(strip_hostname(result.dir_name))
-    if not folder.is_dir():
+    folder = local_path(result.dir_name)
+    if folder is None or not folder.is_dir():
         return None
     verdict = {
         "generator": "polaronflow",

@@ -48,7 +48,7 @@ from atomate2.vasp.jobs.base import BaseVaspMaker, vasp_job
 from pydantic import BaseModel, Field
 
 from polaronflow.workflows.vasp.postrun import run_vasp_job
-from polaronflow.workflows.vasp.spec import DEFAULT_RESEED_STRETCH, RECORD_KEY
+from polaronflow.workflows.vasp.spec import DEFAULT_RESEED_STRETCH, RECORD_KEY, local_path
 
 if TYPE_CHECKING:
     from jobflow import Response
@@ -222,11 +222,10 @@ def seed_sites_of(structure: Structure, threshold: float, count: int | None = No
 
 def read_check_file(run_dir: str | Path | None) -> dict[str, Any] | None:
     """The ``polaron_check.json`` of a run folder (``host:/path`` accepted), or None."""
-    from atomate2.utils.path import strip_hostname
-
-    if not run_dir:
+    folder = local_path(run_dir)
+    if folder is None:
         return None
-    path = Path(strip_hostname(str(run_dir))) / CHECK_FILE
+    path = folder / CHECK_FILE
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):

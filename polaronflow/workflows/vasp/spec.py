@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
@@ -80,3 +81,19 @@ class VaspJobSpec:
     def with_generator(self, **updates: Any) -> VaspJobSpec:
         """A copy whose generator has ``updates`` applied (``dataclasses.replace``)."""
         return dataclasses.replace(self, generator=dataclasses.replace(self.generator, **updates))
+
+
+def local_path(dir_name: str | Path | None) -> Path | None:
+    """A task document's ``dir_name`` ("host:/abs/path" or "/abs/path") as a local Path.
+
+    Unlike atomate2's ``strip_hostname`` it leaves a path alone whose part after the first
+    ":" is not absolute (a relative folder name may contain ":").
+    """
+    if not dir_name:
+        return None
+    text = str(dir_name)
+    if not text.startswith("/") and ":" in text:
+        _, _, rest = text.partition(":")
+        if rest.startswith("/"):
+            text = rest
+    return Path(text)
