@@ -89,7 +89,7 @@ def run_kind(run: RunData) -> str:
 
 def _fail_or_record(exc: PolaronflowError, opts: AnalysisOptions, sink: list[str]) -> None:
     if not opts.partial:
-        if "--partial" not in str(exc) and "--force" not in str(exc):
+        if "--partial" not in str(exc) and "--allow-unconverged" not in str(exc):
             # Say which option helps: the other runs can still be analysed.
             raise type(exc)(f"{exc} (--partial analyses the rest and marks this)") from None
         raise exc

@@ -460,7 +460,9 @@ def reaction_energy(
     used = {f: runs[f] for f in needed}
     problems = consistency_problems(used)
     if problems and not allow_mismatch:
-        raise MismatchError("; ".join(problems) + " (override with allow_mismatch / --force)")
+        raise MismatchError(
+            "; ".join(problems) + " (override with allow_mismatch / --allow-unconverged)"
+        )
     terms: list[ReactionTerm] = []
     dft = 0.0
     total = 0.0

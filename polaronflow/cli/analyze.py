@@ -17,8 +17,11 @@ from polaronflow.cli import app
 @app.command()
 def analyze(
     run_dirs: list[Path] = typer.Argument(..., help="VASP run folders (or single output files)."),
-    json_file: Path | None = typer.Option(
-        None, "--json", help="Write the full report as JSON to this file ('-' for stdout)."
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the full report as JSON on stdout (nothing else there)."
+    ),
+    json_out: Path | None = typer.Option(
+        None, "--json-out", help="Also write the full report as JSON to this file (atomically)."
     ),
     plots: Path | None = typer.Option(
         None, "--plots", help="Write PNG figures (DOS, polaron maps, U ramps) into this folder."
@@ -54,8 +57,10 @@ def analyze(
         "--o2-temperature-term",
         help="Add the tabulated O2 temperature term (Reuter & Scheffler 2002) to μ_O2.",
     ),
-    force: bool = typer.Option(
-        False, "--force", help="Combine mismatched or unconverged runs in reactions (marked)."
+    allow_unconverged: bool = typer.Option(
+        False,
+        "--allow-unconverged",
+        help="Combine mismatched or unconverged runs in reactions anyway (marked FORCED).",
     ),
     reaction: list[str] = typer.Option(
         [],
@@ -79,6 +84,7 @@ def analyze(
 
     from polaronflow.errors import InputError
 
+    _refuse_report_as_run(run_dirs)
     # Checked here, before any run is read: they matter only once reactions are computed.
     if not (math.isfinite(p_o2) and p_o2 > 0):
         raise InputError(f"--po2 {p_o2}: the O2 partial pressure must be a number > 0 (atm)")
@@ -103,7 +109,7 @@ def analyze(
         dopant=dopant,
         threshold=threshold,
         partial=partial,
-        allow_mismatch=force,
+        allow_mismatch=allow_unconverged,
         temperature=temperature,
         p_o2=p_o2,
         temperature_term="reuter-scheffler" if temperature_term else None,
@@ -122,21 +128,33 @@ def analyze(
         runs, read_errors = read_runs(run_dirs, partial=partial, pdos=plots is not None)
         _check_elements(opts, runs, read_errors)
         report = analyze_runs(runs, opts, read_errors=read_errors)
-    if json_file is not None and str(json_file) == "-":
+    if as_json:
         typer.echo(report.model_dump_json(indent=2))
     else:
         _print_report(report)
-    if json_file is not None and str(json_file) != "-":
+    if json_out is not None:
         from polaronflow.fileio import write_text_atomic
 
         # Atomic: a full disk or a kill leaves the previous report intact, never half of one.
-        write_text_atomic(json_file, report.model_dump_json(indent=2) + "\n")
+        write_text_atomic(json_out, report.model_dump_json(indent=2) + "\n")
     if plots is not None:
         from polaronflow.analysis.plots import write_report_plots
 
         written = write_report_plots(report, runs, plots, cation=cation)
         for path in written:
             typer.echo(f"wrote {path}", err=True)
+
+
+def _refuse_report_as_run(run_dirs: list[Path]) -> None:
+    """A missing ``*.json`` among the run folders is the old ``--json FILE`` spelling."""
+    from polaronflow.errors import InputError
+
+    for path in run_dirs:
+        if path.suffix.lower() == ".json" and not path.exists():
+            raise InputError(
+                f"{path}: no such run folder or file; --json is a flag (the report as JSON on "
+                f"stdout): to write the report to a file use --json-out {path}"
+            )
 
 
 def _check_elements(opts, runs, read_errors) -> None:

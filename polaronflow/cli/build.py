@@ -21,7 +21,10 @@ def build(
         ..., "--out", "-o", help="Folder to write POSCAR, POSCAR.host, manifest.json."
     ),
     ion: str = typer.Option(
-        None, "--ion", help="Intercalant cation: Mg (default), Li, Na, K, Ca, Zn, Al."
+        None,
+        "--ion",
+        help="Dopant: a cation, Mg (default), Li, Na, K, Ca, Zn, Al, or nH for n protons (2H = "
+        "--protons 2).",
     ),
     protons: int = typer.Option(
         None, "--protons", help="Add this many protons as O–H instead of a cation."
@@ -98,6 +101,18 @@ def build(
 
     if ion is not None and protons is not None:
         raise InputError("give either --ion or --protons, not both")
+    if ion is not None:
+        from polaronflow.errors import WorkflowError
+        from polaronflow.workflows.campaign.options import parse_ion
+
+        try:
+            spec = parse_ion(ion)
+        except WorkflowError as exc:
+            raise InputError(f"--ion: {exc}") from None
+        if spec.protons:
+            ion, protons = None, spec.protons
+        else:
+            ion = spec.ion
     o_list = _int_list(o_indices, "--o-indices") if o_indices else None
     shells = _int_list(enumerate_shells, "--enumerate") if enumerate_shells else None
     nupdown_states = (

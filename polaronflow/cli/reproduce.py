@@ -16,10 +16,11 @@ def reproduce(
         help="Campaign folder: one run folder per job name "
         "(wo3-unit-relax, mg-static, ref-MgO-…); see the README.",
     ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the report as JSON on stdout instead of the table."
+    ),
     json_out: Path = typer.Option(
-        None,
-        "--json",
-        help="Also write the report as JSON to this file ('-': JSON on stdout only).",
+        None, "--json-out", help="Also write the report as JSON to this file (atomically)."
     ),
     markdown_out: Path = typer.Option(None, "--markdown", help="Also write it as Markdown."),
     allow_unconverged: bool = typer.Option(
@@ -57,8 +58,11 @@ def reproduce(
             + ("; ".join(reasons) or "they give none of the paper's quantities")
             + hint
         )
-    to_stdout = json_out is not None and str(json_out) == "-"
-    if to_stdout:
+    if json_out:
+        write_json_atomic(json_out, report.model_dump(mode="json"))
+    if markdown_out:
+        write_text_atomic(markdown_out, report.to_markdown())
+    if as_json:
         typer.echo(report.model_dump_json(indent=2))
         return 0 if report.all_reproduced else 1
     # emoji off: role names such as 'ref:O2' must print as written
@@ -110,10 +114,6 @@ def reproduce(
             console.print(f"    {line.note}")
     for problem in report.problems:
         console.print(f"[yellow]not used:[/] {escape(problem)}")
-    if json_out:
-        write_json_atomic(json_out, report.model_dump(mode="json"))
-    if markdown_out:
-        write_text_atomic(markdown_out, report.to_markdown())
     counts = {
         v: sum(r.verdict == v for r in report.rows)
         for v in ("reproduced", SYNTHETIC_VERDICT, "differs", "missing")

@@ -76,7 +76,7 @@ def campaign_dir(tmp_path_factory, corpus_dir):
 def test_analyze_collected_campaign_takes_roles_from_job_names(campaign_dir, tmp_path, capsys):
     out_json = tmp_path / "r.json"
     folders = sorted(str(p) for p in campaign_dir.iterdir())
-    code = main(["analyze", *folders, "--json", str(out_json)])
+    code = main(["analyze", *folders, "--json-out", str(out_json)])
     err = capsys.readouterr().err
     assert code == 0, (
         err
@@ -116,7 +116,7 @@ def test_plots_of_a_campaign_folder(campaign_dir, tmp_path, capsys):
 
 
 def test_reproduce_of_synthetic_runs_reproduces_nothing(campaign_dir, tmp_path, capsys):
-    code = main(["reproduce", str(campaign_dir), "--json", "-"])
+    code = main(["reproduce", str(campaign_dir), "--json"])
     out = capsys.readouterr().out
     assert code == 1
     data = json.loads(out)

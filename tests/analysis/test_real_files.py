@@ -82,7 +82,7 @@ def test_outcar_only_run_is_analysed_by_default(corpus_dir, tmp_path, capsys):
     assert run.kpoint_weights is not None and len(run.kpoint_weights) == 76
     out_json = tmp_path / "r.json"
     case = str(corpus_dir / "LiNi2O4_U_relax_outcar")
-    code, _, err = _cli(["analyze", case, "--cation", "Ni", "--json", str(out_json)], capsys)
+    code, _, err = _cli(["analyze", case, "--cation", "Ni", "--json-out", str(out_json)], capsys)
     assert code == 0, err
     rep = json.loads(out_json.read_text())["runs"][0]
     assert [p["ion"] for p in rep["polarons"]["polarons"]] == [2, 3]
@@ -112,12 +112,12 @@ def test_host_and_electrons_options(corpus_dir, tmp_path, capsys):
     case = str(corpus_dir / "LiNi2O4_U_relax_outcar")
     out_json = tmp_path / "r.json"
     # default host = Ni + O: Li is a dopant (1 e); with --host Li,Ni,O nothing is a dopant
-    code, _, err = _cli(["analyze", case, "--cation", "Ni", "--json", str(out_json)], capsys)
+    code, _, err = _cli(["analyze", case, "--cation", "Ni", "--json-out", str(out_json)], capsys)
     pol = json.loads(out_json.read_text())["runs"][0]["polarons"]
     assert pol["dopant_elements"] == ["Li"] and pol["dopant_ions"] == [1]
     assert pol["polarons"][0]["distance_to_dopant"] is not None
     opts = ["--cation", "Ni", "--host", "Li,Ni,O", "--electrons", "2"]
-    code, _, err = _cli(["analyze", case, *opts, "--json", str(out_json)], capsys)
+    code, _, err = _cli(["analyze", case, *opts, "--json-out", str(out_json)], capsys)
     assert code == 0, err
     pol = json.loads(out_json.read_text())["runs"][0]["polarons"]
     assert pol["dopant_elements"] == [] and pol["polarons"][0]["distance_to_dopant"] is None
@@ -224,7 +224,7 @@ def test_starred_energy_never_reaches_a_reaction(capsys):
     )
     assert code == 2 and "final_energy of ionic step 28" in err and "Traceback" not in err
     case = str(EDITED / "FeO_outcar_stars_energy")
-    code, out, err = _cli(["analyze", case, "--cation", "Fe", "--partial", "--json", "-"], capsys)
+    code, out, err = _cli(["analyze", case, "--cation", "Fe", "--partial", "--json"], capsys)
     assert code == 0
     rep = json.loads(out)["runs"][0]
     assert rep["energy"] is None and "final_energy" in rep["unavailable"]
@@ -274,7 +274,7 @@ def test_json_report_written_atomically(corpus_dir, tmp_path, capsys, monkeypatc
 
     monkeypatch.setattr(fileio.os, "fsync", full_disk)
     args = ["analyze", str(corpus_dir / "FeO_U_relax_custodian"), "--cation", "Fe"]
-    code, _, err = _cli([*args, "--json", str(out_json)], capsys)
+    code, _, err = _cli([*args, "--json-out", str(out_json)], capsys)
     assert code == 2 and "No space left" in err
     assert json.loads(out_json.read_text()) == {"previous": True}
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]

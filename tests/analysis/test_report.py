@@ -193,7 +193,7 @@ def test_cli_bad_runs_from_corpus(corpus_dir, tmp_path, capsys):
             "--cation",
             "V",
             "--partial",
-            "--json",
+            "--json-out",
             str(out_json),
         ],
         capsys,
@@ -208,12 +208,14 @@ def test_cli_reaction_from_corpus(corpus_dir, tmp_path, capsys):
     dirs = [str(corpus_dir / n) for n in ("MgO_bulk_prim", "Mg_hcp_metal", "O2_molecule")]
     # The real files were not made consistently: hcp Mg used ENCUT 585 eV, MgO and O2 450 eV,
     # and only O2 is spin-polarised.  That is refused, naming the settings ...
-    code, out, err = _cli(["analyze", *dirs, "--json", str(out_json)], capsys)
+    code, out, err = _cli(["analyze", *dirs, "--json-out", str(out_json)], capsys)
     assert code == 2
-    assert "different ENCUT" in err and "different ISPIN" in err and "--force" in err
+    assert "different ENCUT" in err and "different ISPIN" in err and "--allow-unconverged" in err
     assert "Traceback" not in err
-    # ... and --force computes the reaction, marked as forced.
-    code, out, err = _cli(["analyze", *dirs, "--force", "--json", str(out_json)], capsys)
+    # ... and --allow-unconverged computes the reaction, marked as forced.
+    code, out, err = _cli(
+        ["analyze", *dirs, "--allow-unconverged", "--json-out", str(out_json)], capsys
+    )
     assert code == 0, err
     data = json.loads(out_json.read_text())
     (rx,) = data["reactions"]
@@ -224,11 +226,17 @@ def test_cli_reaction_from_corpus(corpus_dir, tmp_path, capsys):
     assert rx["delta_e"] - rx["delta_e_dft"] == pytest.approx(0.0200, abs=1e-4)
     assert "Mg + 1/2 O2 -> MgO" in out
     # a reaction asked for by name must find its runs, and must balance
-    code, _, err = _cli(["analyze", *dirs, "--force", "--reaction", "2 MgO -> 2 Mg + O2"], capsys)
+    code, _, err = _cli(
+        ["analyze", *dirs, "--allow-unconverged", "--reaction", "2 MgO -> 2 Mg + O2"], capsys
+    )
     assert code == 0, err
-    code, _, err = _cli(["analyze", *dirs, "--force", "--reaction", "Mg + O2 -> MgO2"], capsys)
+    code, _, err = _cli(
+        ["analyze", *dirs, "--allow-unconverged", "--reaction", "Mg + O2 -> MgO2"], capsys
+    )
     assert code == 2 and "no run folder matches" in err
-    code, _, err = _cli(["analyze", *dirs, "--force", "--reaction", "Mg + O2 -> MgO"], capsys)
+    code, _, err = _cli(
+        ["analyze", *dirs, "--allow-unconverged", "--reaction", "Mg + O2 -> MgO"], capsys
+    )
     assert code == 2 and "not balanced" in err
 
 
@@ -321,7 +329,7 @@ def test_cli_on_emulated_mg_doped_gamma_wo3(gamma_mg_ramp, tmp_path, capsys):
     built, dirs = gamma_mg_ramp
     out_json, plots = tmp_path / "r.json", tmp_path / "plots"
     code, out, err = _cli(
-        ["analyze", *map(str, dirs), "--json", str(out_json), "--plots", str(plots)], capsys
+        ["analyze", *map(str, dirs), "--json-out", str(out_json), "--plots", str(plots)], capsys
     )
     assert code == 0, err
     assert "SYNTHETIC" in out and "U ramp" in out
@@ -363,7 +371,7 @@ def test_cli_compares_mg_with_h2x(gamma_mg_ramp, tmp_path, capsys):
     h2x = _emulate(builder.build_doped(protons=2), tmp_path / "h2x", 5.0)
     out_json = tmp_path / "r.json"
     mg = gamma_mg_ramp[1][-1]
-    code, out, err = _cli(["analyze", str(mg), str(h2x), "--json", str(out_json)], capsys)
+    code, out, err = _cli(["analyze", str(mg), str(h2x), "--json-out", str(out_json)], capsys)
     assert code == 0, err
     data = json.loads(out_json.read_text())
     (c,) = data["comparisons"]
@@ -390,7 +398,7 @@ def test_one_level_method_with_or_without_plots(gamma_mg_ramp, tmp_path, capsys)
     reports = []
     for extra in ([], ["--plots", str(tmp_path / "plots")]):
         out_json = tmp_path / f"r{len(extra)}.json"
-        code, _, err = _cli(["analyze", final, "--json", str(out_json), *extra], capsys)
+        code, _, err = _cli(["analyze", final, "--json-out", str(out_json), *extra], capsys)
         assert code == 0, err
         reports.append(json.loads(out_json.read_text())["runs"][0]["electronic"])
     plain, plotted = reports

@@ -60,11 +60,11 @@ def test_pbesol_formation_energy_from_real_runs(pbesol_refs):
 def test_cli_exit_codes(pbesol_refs, tmp_path, capsys):
     out = tmp_path / "rep.json"
     # found but unusable: exit 2 with the reason per run, not "no run folder found"
-    assert main(["reproduce", str(pbesol_refs), "--json", str(out)]) == 2
+    assert main(["reproduce", str(pbesol_refs), "--json-out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "none of the 3 run folder(s) found could be used" in err and "ENCUT" in err
     assert "no run folder found" not in err and not out.exists()
-    assert main(["reproduce", str(pbesol_refs), "--allow-unconverged", "--json", str(out)]) == 1
+    assert main(["reproduce", str(pbesol_refs), "--allow-unconverged", "--json-out", str(out)]) == 1
     data = json.loads(out.read_text())
     assert data["rows"] and data["arithmetic"]
     md = tmp_path / "rep.md"
@@ -74,12 +74,16 @@ def test_cli_exit_codes(pbesol_refs, tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
-def test_json_dash_writes_stdout_not_a_file(pbesol_refs, tmp_path, capsys, monkeypatch):
+def test_json_flag_prints_json_on_stdout_and_files_still_written(
+    pbesol_refs, tmp_path, capsys, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
-    code = main(["reproduce", str(pbesol_refs), "--allow-unconverged", "--json", "-"])
+    args = ["reproduce", str(pbesol_refs), "--allow-unconverged", "--json"]
+    code = main([*args, "--json-out", "r.json", "--markdown", "r.md"])
     out = capsys.readouterr().out
-    assert code == 1 and json.loads(out)["rows"]
-    assert not (tmp_path / "-").exists()
+    assert code == 1 and json.loads(out) == json.loads((tmp_path / "r.json").read_text())
+    assert (tmp_path / "r.md").read_text().startswith("# polaronflow reproduction")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "r.md", pbesol_refs.name]
 
 
 def test_unconverged_kpoint_loop_is_marked(pbesol_refs):

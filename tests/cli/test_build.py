@@ -38,6 +38,11 @@ def test_build_protons(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["formula"] == "H2W64O192"
     assert manifest["doping"]["placement"] == "near"
+    # --ion 2H is the same build, as in inputs/submit/demo
+    same = tmp_path / "h2"
+    assert run_cli("build", "--ion", "2H", "--placement", "near", "--out", str(same)) == 0
+    assert (same / "POSCAR").read_text() == (out / "POSCAR").read_text()
+    assert json.loads((same / "manifest.json").read_text())["doping"] == manifest["doping"]
 
 
 def test_build_explicit_polarons_and_enumeration(tmp_path):
@@ -58,6 +63,8 @@ def test_build_explicit_polarons_and_enumeration(tmp_path):
         ["--polarons", "37"],
         ["--polarons", "3,7,x"],
         ["--ion", "Mg", "--protons", "2"],
+        ["--ion", "0H"],
+        ["--ion", "2H", "--protons", "2"],
         ["--host", "/nonexistent/host.cif"],
         ["--stretch", "0.9"],
     ],

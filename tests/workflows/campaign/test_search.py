@@ -121,7 +121,7 @@ def test_search_runs_screening_selection_full_ramps_and_ranks(mock_vasp, tmp_pat
         link.symlink_to(docs["campaign-analysis"]["output"]["runs"][r["job"]])
         statics.append(str(link))
     done = subprocess.run(
-        [sys.executable, "-m", "polaronflow", "analyze", *statics, "--json", "report.json"],
+        [sys.executable, "-m", "polaronflow", "analyze", *statics, "--json-out", "report.json"],
         capture_output=True,
         text=True,
         timeout=300,
