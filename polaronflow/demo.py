@@ -32,6 +32,7 @@ from pydantic import BaseModel, Field
 
 from polaronflow.analysis.rundata import SYNTHETIC_MARKER
 from polaronflow.errors import InputError
+from polaronflow.fileio import write_text_atomic
 
 #: The demo's U schedule: the paper's 9 → 5 eV ramp in 2 eV steps (fewer 257-atom jobs).
 DEMO_SCHEDULE: tuple[float, ...] = (9.0, 7.0, 5.0)
@@ -264,7 +265,7 @@ def _analyse(runs: Path, out: Path, result: DemoResult) -> None:
             more, more_errors = read_runs(ramps, partial=True)
             data, errors = data + more, errors + more_errors
             report = analyze_runs(data, AnalysisOptions(partial=True), read_errors=errors)
-            (out / "analysis.json").write_text(report.model_dump_json(indent=1))
+            write_text_atomic(out / "analysis.json", report.model_dump_json(indent=1))
             figures = write_report_plots(report, data, out / "figures")
         result.analysis_summary = summary_rows(report)
         result.figures = [str(f.relative_to(out)) for f in figures]
@@ -273,7 +274,7 @@ def _analyse(runs: Path, out: Path, result: DemoResult) -> None:
 
 
 def _write_report(out: Path, result: DemoResult) -> None:
-    (out / "demo.json").write_text(json.dumps(result.model_dump(mode="json"), indent=1))
+    write_text_atomic(out / "demo.json", json.dumps(result.model_dump(mode="json"), indent=1))
     lines = [
         SYNTHETIC_BANNER.format(scenario=result.scenario),
         "",
@@ -319,4 +320,4 @@ def _write_report(out: Path, result: DemoResult) -> None:
         lines.append(result.comparison.replace("\n# ", "\n### ", 1).removeprefix("# "))
     else:
         lines.append(f"Not available: {result.comparison_error or 'not run'}")
-    (out / "REPORT.md").write_text("\n".join(lines) + "\n")
+    write_text_atomic(out / "REPORT.md", "\n".join(lines) + "\n")

@@ -1,10 +1,10 @@
 """Lighter VASP parameters for demos and end-to-end tests on the emulator.
 
 The emulator writes what VASP would for the INCAR and KPOINTS it is given, so a paper-size
-run (256 atoms, LORBIT 11, NEDOS 5001, 2x2x2 k-points) produces hundreds of MB per job. For a
-demonstration that must finish in minutes, :func:`fast_parameters_file` writes a copy of the
-project's parameter YAML with a coarser k-point length and a smaller NEDOS; every changed
-value is recorded in the file's header so nobody mistakes it for the paper's settings.
+run (256 atoms, LORBIT 11, our default NEDOS 3001, 2x2x2 k-points) produces hundreds of MB per
+job. For a demonstration that must finish in minutes, :func:`fast_parameters_file` writes a
+copy of the project's parameter YAML with a coarser k-point length and a smaller NEDOS; every
+changed value is recorded in the file's header so nobody mistakes it for the paper's settings.
 """
 
 from __future__ import annotations

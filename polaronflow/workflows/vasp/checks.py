@@ -64,6 +64,11 @@ CHECK_FILE = "polaron_check.json"
 STOPPING_ACTIONS = ("stop", "skipped")
 
 
+def _ions(sites: list[int]) -> str:
+    """Sites as VASP ion numbers (1-based, as in the OUTCAR and in ``polaronflow analyze``)."""
+    return "ion " + ", ".join(str(i + 1) for i in sorted(sites)) if sites else "none"
+
+
 class PolaronCheck(BaseModel):
     """Outcome of the polaron check after one VASP step of a U ramp."""
 
@@ -157,7 +162,7 @@ def check_run_polarons(
     elif localised:
         reason = (
             f"{result.polaron_count} polaron(s) for {expected:g} electrons donated "
-            f"(|m| >= {threshold:g} μB on W {sites})"
+            f"(|m| >= {threshold:g} μB on W {_ions(sites)})"
         )
     else:
         other = result.largest_other_moment
@@ -329,8 +334,8 @@ class PolaronCheckedVaspMaker(BaseVaspMaker):
             check.moved = True
             check.flags = [*check.flags, "moved"]
             check.reason += (
-                f"; polaron moved: W {sorted(check.previous_sites)} before the step, "
-                f"W {sorted(check.polaron_sites)} after"
+                f"; polaron moved: W {_ions(check.previous_sites)} before the step, "
+                f"W {_ions(check.polaron_sites)} after"
             )
         if not check.localised:
             n = None if check.electrons_expected is None else round(check.electrons_expected)
@@ -342,7 +347,9 @@ class PolaronCheckedVaspMaker(BaseVaspMaker):
             if self.reseed_on_delocalisation and self.attempt == 0 and sites:
                 check.action = "reseed"
                 check.reseed_sites = sites
-                check.reason += f"; retrying once, fresh (no WAVECAR), with seeds on W {sites}"
+                check.reason += (
+                    f"; retrying once, fresh (no WAVECAR), with seeds on W {_ions(sites)}"
+                )
                 response.replace = self._retry(structure, sites, record)
             else:
                 check.action = "stop"

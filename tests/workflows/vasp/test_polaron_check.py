@@ -165,6 +165,9 @@ def test_reseed_retry_starts_fresh_and_the_ramp_continues(mock_vasp, tmp_path, m
     # re-seeded where the polarons were before the step (the U = 9 result)
     u9 = _check(docs, "mg-ramp-u9")
     assert sorted(first["reseed_sites"]) == sorted(u9["polaron_sites"])
+    # messages name VASP ion numbers (1-based, as analyze and the OUTCAR); fields stay 0-based
+    ions = ", ".join(str(i + 1) for i in sorted(u9["polaron_sites"]))
+    assert f"seeds on W ion {ions}" in first["reason"] and f"on W ion {ions})" in u9["reason"]
     retry = _check(docs, "mg-ramp-u7-reseed")
     assert retry["localised"] is True and retry["attempt"] == 1
     record = docs["mg-ramp-u7-reseed"]["output"]["additional_json"]["polaronflow"]
