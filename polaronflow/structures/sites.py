@@ -144,6 +144,24 @@ def _step_table(structure: Structure, cations: list[int]):
     return steps, step_images
 
 
+#: Recent :func:`cavity_sites` results by structure content: a search plans hundreds of
+#: candidates in one host, and each insertion asked for the same cavities again (~0.05 s each).
+_CAVITY_CACHE: dict[tuple, tuple[Cavity, ...]] = {}
+_CAVITY_CACHE_SIZE = 8
+
+
+def _structure_key(structure: Structure, *extra: object) -> tuple:
+    """Exact content of a structure as a hashable key: lattice, species, coordinates and the
+    magnetic moments (spglib, through SpacegroupAnalyzer, lowers the symmetry by them)."""
+    return (
+        structure.lattice.matrix.tobytes(),
+        tuple(site.species_string for site in structure),
+        np.ascontiguousarray(structure.frac_coords).tobytes(),
+        repr(structure.site_properties.get("magmom")),
+        *extra,
+    )
+
+
 def cavity_sites(structure: Structure, element: str = "W", symprec: float = 0.01) -> list[Cavity]:
     """All A-site cavities of a ReO3-like framework: the centroids of its 8-cation cubes.
 
@@ -163,6 +181,17 @@ def cavity_sites(structure: Structure, element: str = "W", symprec: float = 0.01
         One per framework cation (8 in the 32-atom γ-WO3 cell, 64 in its 2x2x2 supercell), in a
         deterministic order: by orbit, then by fractional coordinates.
     """
+    key = _structure_key(structure, element, symprec)
+    cached = _CAVITY_CACHE.get(key)
+    if cached is None:
+        cached = tuple(_cavity_sites(structure, element, symprec))
+        if len(_CAVITY_CACHE) >= _CAVITY_CACHE_SIZE:
+            _CAVITY_CACHE.pop(next(iter(_CAVITY_CACHE)))
+        _CAVITY_CACHE[key] = cached
+    return list(cached)
+
+
+def _cavity_sites(structure: Structure, element: str, symprec: float) -> list[Cavity]:
     cations = _cation_indices(structure, element)
     steps, step_images = _step_table(structure, cations)
     frac = np.array([structure[i].frac_coords for i in cations])

@@ -133,3 +133,23 @@ def test_bridging_oxygens_match_a_per_site_neighbour_search(wo3_supercell):
         outward = -(units[0] + units[1])
         h = o + OH_BOND * outward / np.linalg.norm(outward)
         assert np.allclose(b.h_cart_coords, h, atol=1e-12)
+
+
+def test_cavity_cache_answers_by_content_not_identity(gamma_wo3):
+    """Repeated calls reuse the result; any change of the structure recomputes it."""
+    from polaronflow.structures import sites
+
+    first = cavity_sites(gamma_wo3)
+    again = cavity_sites(gamma_wo3.copy())
+    assert again == first and again is not first  # a fresh list: callers may modify theirs
+    sites._CAVITY_CACHE.clear()
+    assert cavity_sites(gamma_wo3) == first  # the cached answer is what a fresh one gives
+    moved = gamma_wo3.copy()
+    moved.translate_sites([0], [0.05, 0.0, 0.0])
+    assert sites._structure_key(moved) != sites._structure_key(gamma_wo3)
+    magnetic = gamma_wo3.copy()
+    magnetic.add_site_property("magmom", [1.0] + [0.0] * (len(magnetic) - 1))
+    assert sites._structure_key(magnetic) != sites._structure_key(gamma_wo3)
+    # one W carrying a moment breaks the symmetry: more orbits than in the bare host
+    orbits = {c.orbit for c in cavity_sites(magnetic)}
+    assert len(orbits) > len({c.orbit for c in first})
