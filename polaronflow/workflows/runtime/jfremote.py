@@ -185,3 +185,70 @@ def submit_flow_jfremote(
         worker=worker,
         campaign_id=campaign_id,
     )
+
+
+def campaign_jobs(
+    settings: PolaronflowSettings, campaign: str | None = None
+) -> tuple[list[str] | None, str]:
+    """The job uuids of one campaign in the jobflow-remote queue, and how it was chosen.
+
+    ``campaign`` is a campaign-id prefix (4 characters or more) or a jobflow-remote DB id of one
+    of its jobs; default the only or the latest campaign. A queue without campaigns gives
+    ``(None, "")`` (the whole JobStore is then taken, and a mix refused, by ``collect``).
+
+    Raises
+    ------
+    InputError
+        ``campaign`` matches no campaign or more than one.
+    ConfigError
+        The project or its queue cannot be read.
+    """
+    from polaronflow.errors import InputError
+    from polaronflow.workflows.runtime.submit import CAMPAIGN_ID_KEY
+
+    proj, path = _project(settings.jfremote_project)
+    key = f"metadata.{CAMPAIGN_ID_KEY}"
+    try:
+        flows = list(
+            proj.get_job_controller()
+            .flows.find({key: {"$exists": True}}, {"name": 1, "jobs": 1, "ids": 1, "metadata": 1})
+            .sort("created_on", 1)
+        )
+    except Exception as exc:
+        detail = redact(" ".join(str(exc).split()), config_secrets(path))
+        raise ConfigError(
+            f"cannot read jobflow-remote project {proj.name}'s queue: {type(exc).__name__}: "
+            f"{detail.split(', Topology Desc')[0]}"
+        ) from None
+    if not flows:
+        return None, ""
+    if campaign is None:
+        chosen = flows[-1]
+        said = "the only" if len(flows) == 1 else f"the latest of {len(flows)} (--campaign):"
+    else:
+        text = campaign.strip().lower()
+        found = [
+            f
+            for f in flows
+            if (len(text) >= 4 and f["metadata"][CAMPAIGN_ID_KEY].startswith(text))
+            or any(str(i[0]) == text for i in f.get("ids", []))
+        ]
+        if len(found) != 1:
+            what = "matches no" if not found else "matches more than one"
+            raise InputError(f"--campaign {campaign!r} {what} campaign (see `jf flow list`)")
+        chosen, said = found[0], "the named"
+    cid = chosen["metadata"][CAMPAIGN_ID_KEY]
+    return list(chosen.get("jobs", [])), (
+        f"{said} campaign {cid[:12]} '{chosen.get('name', '')}' (jobflow-remote project "
+        f"{proj.name}, {len(chosen.get('ids') or chosen.get('jobs', []))} jobs)"
+    )
+
+
+def project_jobstore(settings: PolaronflowSettings):
+    """The JobStore of the jobflow-remote project (where its runner puts the outputs)."""
+    proj, path = _project(settings.jfremote_project)
+    try:
+        return proj.get_jobstore()
+    except Exception as exc:
+        detail = redact(" ".join(str(exc).split()), config_secrets(path))
+        raise ConfigError(f"jobflow-remote project {proj.name}'s JobStore: {detail}") from None

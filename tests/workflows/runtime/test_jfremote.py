@@ -202,6 +202,9 @@ def test_campaign_completes_with_jobflow_remote_local_worker(mongo_uri, tmp_path
     # results reach collect (the project's JobStore, from jobflow.yaml) and reproduce
     out = user.run("polaronflow", "collect", "RUNS")
     assert f"collected {N_RUNS} runs into RUNS" in out, out
+    # one campaign's jobs, read from jobflow-remote's queue (not the whole JobStore)
+    assert f"the only campaign {flow['metadata']['polaronflow_campaign_id'][:12]}" in out, out
+    assert f"project {project}, {N_JOBS} jobs)" in out, out
     runs = tmp_path / "RUNS"
     for link in runs.iterdir():
         target = os.readlink(link)
