@@ -199,6 +199,11 @@ def test_campaign_completes_with_jobflow_remote_local_worker(mongo_uri, tmp_path
     finally:
         client.close()
 
+    # job folders carry no database address (the runner, not the job, writes the JobStore)
+    for path in (tmp_path / "proj" / "jfremote-runs").rglob("*"):
+        if path.is_file() and path.suffix != ".gz":
+            assert db not in path.read_text(errors="replace"), path
+
     # results reach collect (the project's JobStore, from jobflow.yaml) and reproduce
     out = user.run("polaronflow", "collect", "RUNS")
     assert f"collected {N_RUNS} runs into RUNS" in out, out
