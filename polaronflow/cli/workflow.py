@@ -570,6 +570,15 @@ def init(
         )
         for line in exports(out, True, jf_project=jf_project):
             typer.echo(line)
+        import importlib.util
+
+        if importlib.util.find_spec("jobflow_remote") is None:
+            # the worker's jobs run `jf` from this environment (the project file's pre_run)
+            typer.echo(
+                "jobflow-remote is not installed in this environment: pip install "
+                "'polaronflow[remote]'",
+                err=True,
+            )
         return
     if mongodb:
         typer.echo(
