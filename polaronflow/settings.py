@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -69,6 +69,22 @@ class PolaronflowSettings(BaseSettings):
         default=None,
         description="Write POTCAR.spec instead of POTCAR in job folders; None: only when "
         "PMG_VASP_PSP_DIR is not configured.",
+    )
+
+    runner: Literal["fireworks", "jobflow-remote"] = Field(
+        default="fireworks",
+        description="What runs the campaign's jobs: FireWorks (LaunchPad, `polaronflow launch`, "
+        "rlaunch/qlaunch) or jobflow-remote (`jf runner start`; the `remote` extra).",
+    )
+    jfremote_project: str | None = Field(
+        default=None,
+        description="jobflow-remote project name (runner jobflow-remote); None: jobflow-remote's "
+        "current project.",
+    )
+    jfremote_worker: str | None = Field(
+        default=None,
+        description="jobflow-remote worker the campaign is submitted to; None: the project's "
+        "first worker.",
     )
 
     @field_validator("project_dir", "launchpad_file", "jobstore_file", mode="after")

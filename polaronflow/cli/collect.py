@@ -19,7 +19,10 @@ def collect(
         None, "--launchpad", help="my_launchpad.yaml of a MongoDB LaunchPad."
     ),
     campaign: str = typer.Option(
-        None, "--campaign", help="Campaign-id prefix or a FireWorks id (default: the latest)."
+        None,
+        "--campaign",
+        help="Campaign-id prefix, or a FireWorks (jobflow-remote DB) id of one of its jobs "
+        "(default: the latest).",
     ),
     force: bool = typer.Option(False, "--force", help="Replace a non-empty RUNS folder."),
 ) -> None:
@@ -34,14 +37,20 @@ def collect(
     settings = load_settings(
         config, project_dir=project_dir, jobstore_file=jobstore_file, launchpad_file=launchpad_file
     )
-    if settings.jobstore_file is None and settings.launchpad_file is None:
+    jfremote = settings.runner == "jobflow-remote"
+    if settings.jobstore_file is None and settings.launchpad_file is None and not jfremote:
         embedded = settings.project_dir.expanduser() / JOBSTORE_DIR
         if not embedded.is_dir():
             raise InputError(
                 f"no embedded JobStore in {settings.project_dir} (nothing was submitted there); "
                 "give --project-dir of a submitted campaign or --jobstore jobflow.yaml"
             )
-    store = _jobstore(settings)
+    if jfremote and settings.jobstore_file is None:
+        from polaronflow.workflows.runtime.jfremote import project_jobstore
+
+        store = project_jobstore(settings)
+    else:
+        store = _jobstore(settings)
     if store is None:
         raise ConfigError(
             "no JobStore configured for this MongoDB LaunchPad: give --jobstore jobflow.yaml"
@@ -49,7 +58,13 @@ def collect(
     uuids, chosen = None, None
     from polaronflow.workflows.runtime.submit import LAUNCHPAD_FILE
 
-    if settings.launchpad_file is not None or (settings.project_dir / LAUNCHPAD_FILE).is_file():
+    if jfremote:
+        from polaronflow.workflows.runtime.jfremote import campaign_jobs
+
+        uuids, said = campaign_jobs(settings, campaign)
+        if said:
+            typer.echo(said, err=True)
+    elif settings.launchpad_file is not None or (settings.project_dir / LAUNCHPAD_FILE).is_file():
         from polaronflow.workflows.runtime.recovery import describe_campaign, list_campaigns
         from polaronflow.workflows.runtime.status import pick_or_latest
         from polaronflow.workflows.runtime.submit import open_launchpad

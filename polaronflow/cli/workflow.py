@@ -302,14 +302,27 @@ def submit(
         None, "--launchpad", help="my_launchpad.yaml of a MongoDB LaunchPad."
     ),
     jobstore_file: Path = typer.Option(None, "--jobstore", help="jobflow.yaml with JOB_STORE."),
+    runner: str = typer.Option(
+        None,
+        "--runner",
+        help="fireworks (a LaunchPad) or jobflow-remote (a jobflow-remote project's queue; the "
+        "'remote' extra). Default: the settings' runner, fireworks.",
+    ),
+    jf_project: str = typer.Option(
+        None, "--jf-project", help="jobflow-remote project (default: settings, then its current)."
+    ),
+    jf_worker: str = typer.Option(
+        None, "--jf-worker", help="jobflow-remote worker (default: settings, then the first)."
+    ),
     force: bool = typer.Option(
-        False, "--force", help="Submit even if the same campaign is already on the LaunchPad."
+        False, "--force", help="Submit even if the same campaign is already submitted."
     ),
 ) -> None:
-    """Add the campaign to a FireWorks LaunchPad (embedded by default), or run it locally.
+    """Add the campaign to a FireWorks LaunchPad or a jobflow-remote queue, or run it locally.
 
-    A campaign already submitted (same structures and settings) is not added twice: its
-    FireWorks ids are printed instead, unless --force.
+    The LaunchPad is the embedded one by default; --runner jobflow-remote (or the settings'
+    runner) submits to a jobflow-remote project instead. A campaign already submitted (same
+    structures and settings) is not added twice: its ids are printed instead, unless --force.
     """
     from polaronflow.errors import ConfigError, InputError
     from polaronflow.settings import load_settings
@@ -339,6 +352,9 @@ def submit(
         jobstore_file=jobstore_file,
         walltime=walltime,
         vasp_cmd=vasp_cmd,
+        runner=runner,
+        jfremote_project=jf_project,
+        jfremote_worker=jf_worker,
     )
     kw = {
         k: v
@@ -363,10 +379,18 @@ def submit(
             "emulator",
             "ConfigError",
             "InputError",
+            "runner",
+            "jf_project",
+            "jf_worker",
         )
     }
     options = _options(**kw | {"walltime": settings.walltime, "vasp_cmd": settings.vasp_cmd})
-    check_configuration(settings)
+    if settings.runner == "fireworks":
+        check_configuration(settings)
+    else:
+        from polaronflow.workflows.runtime.jfremote import check_jfremote
+
+        check_jfremote(settings)  # before the campaign is built
     if potcar_spec is None and settings.potcar_spec is not None:
         options = options.model_copy(update={"potcar_spec": settings.potcar_spec})
     if not options.potcar_spec and not local:
@@ -383,6 +407,9 @@ def submit(
     if local:
         run_flow_locally(flow, settings, root_dir=root_dir)
         typer.echo(f"ran {len(flow.jobs)} jobs locally")
+        return
+    if settings.runner == "jobflow-remote":
+        _submit_jfremote(flow, settings, campaign_fingerprint(options, plan), force, emulator)
         return
     result = submit_flow(
         flow,
@@ -409,6 +436,35 @@ def submit(
         f"{result.n_jobs} jobs, FireWorks ids "
         f"{result.fw_ids[0]}-{result.fw_ids[-1]} on {result.launchpad}; outputs to "
         f"{result.jobstore}"
+    )
+
+
+def _submit_jfremote(flow, settings, campaign_id: str, force: bool, emulator: bool) -> None:
+    from polaronflow.workflows.runtime.jfremote import submit_flow_jfremote
+
+    result = submit_flow_jfremote(
+        flow,
+        settings,
+        campaign_id=campaign_id,
+        force=force,
+        metadata={"polaronflow_synthetic": True} if emulator else None,
+    )
+    if emulator:
+        typer.echo(
+            "SYNTHETIC: every job of this campaign runs polaronflow's mock-VASP emulator, not "
+            "VASP; its outputs are not DFT results"
+        )
+    where = f"jobflow-remote project {result.project}, worker {result.worker}"
+    if result.already_submitted:
+        typer.echo(
+            f"campaign {campaign_id[:12]} is already submitted as flow '{result.flow_name}' "
+            f"({result.n_jobs} jobs) to {where}; nothing added (use --force to submit it again)"
+        )
+        return
+    typer.echo(
+        f"submitted flow '{result.flow_name}' (campaign {campaign_id[:12]}): {result.n_jobs} "
+        f"jobs, DB ids {result.db_ids[0]}-{result.db_ids[-1]} to {where}; run them with "
+        "`jf runner start`, follow them with `jf job list`"
     )
 
 
@@ -450,14 +506,28 @@ def init(
     ),
     mongo_port: int = typer.Option(27017, "--mongo-port", help="MongoDB server port (--mongodb)."),
     mongo_db: str = typer.Option("polaronflow", "--mongo-db", help="Database name (--mongodb)."),
+    runner: str = typer.Option(
+        "fireworks",
+        "--runner",
+        help="fireworks, or jobflow-remote: its project file (a local worker, the MongoDB queue "
+        "and JobStore) instead of the FireWorks files; implies MongoDB.",
+    ),
+    jf_project: str = typer.Option(
+        "polaronflow", "--jf-project", help="jobflow-remote project name (--runner jobflow-remote)."
+    ),
+    jf_worker: str = typer.Option(
+        "local", "--jf-worker", help="jobflow-remote worker name (--runner jobflow-remote)."
+    ),
     force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
 ) -> None:
     """Write FireWorks, jobflow, atomate2 and polaronflow config files from the templates.
 
     For a cluster (--mongodb): LaunchPad, FWorker, queue adapter and FW_config too; for the
     embedded store no FireWorks files (FireWorks' own commands would overwrite the store).
+    With --runner jobflow-remote: jobflow-remote's project file (in its projects folder,
+    ~/.jfremote) instead of the FireWorks files.
     The MongoDB user name and password are never taken on the command line (shell history):
-    edit my_launchpad.yaml and jobflow.yaml (written 0600).
+    edit my_launchpad.yaml and jobflow.yaml (written 0600), or the project file.
     """
     from polaronflow.workflows.runtime.configfiles import write_config_templates
 
@@ -465,8 +535,9 @@ def init(
         from polaronflow.settings import load_settings
 
         project_dir = load_settings().project_dir
+    jfremote = runner == "jobflow-remote"
     project_path = Path(project_dir).expanduser()
-    if not mongodb and project_path.exists() and not project_path.is_dir():
+    if not (mongodb or jfremote) and project_path.exists() and not project_path.is_dir():
         from polaronflow.errors import ConfigError
 
         # Checked first: the templates would otherwise be written before the store fails.
@@ -482,11 +553,33 @@ def init(
         mongo_port=mongo_port,
         mongo_db=mongo_db,
         force=force,
+        runner=runner,
+        jf_project=jf_project,
+        jf_worker=jf_worker,
     )
     from polaronflow.workflows.runtime.configfiles import exports
 
     for path in written:
         typer.echo(f"wrote {path}")
+    if jfremote:
+        typer.echo(
+            f"edit {written[-1]} (MongoDB host, user, password of the queue and the JobStore; "
+            "the worker) and jobflow.yaml (the same JobStore, for `polaronflow collect`); on a "
+            "new database run `jf admin reset` once; then `polaronflow submit`, "
+            "`jf runner start`, `jf job list`. In every shell (and ~/.bashrc):"
+        )
+        for line in exports(out, True, jf_project=jf_project):
+            typer.echo(line)
+        import importlib.util
+
+        if importlib.util.find_spec("jobflow_remote") is None:
+            # the worker's jobs run `jf` from this environment (the project file's pre_run)
+            typer.echo(
+                "jobflow-remote is not installed in this environment: pip install "
+                "'polaronflow[remote]'",
+                err=True,
+            )
+        return
     if mongodb:
         typer.echo(
             "edit my_launchpad.yaml and jobflow.yaml (MongoDB host, user, password), "

@@ -9,6 +9,12 @@ one folder.
 ``polaronflow.yaml``; the queue adapter's log folder is created; the two files that will hold
 credentials are written 0600.
 
+``runner="jobflow-remote"`` (MongoDB, jobflow-remote instead of FireWorks): ``jobflow.yaml``,
+``atomate2.yaml``, ``polaronflow.yaml`` (``runner: jobflow-remote``) and the jobflow-remote
+project file ``<projects folder>/<project>.yaml`` (``~/.jfremote`` unless jobflow-remote is
+told otherwise) with a local worker, the queue store and the JobStore; both files that will
+hold credentials are written 0600.
+
 ``mongodb=False`` (a workstation, the embedded store): only ``jobflow.yaml``, ``atomate2.yaml``
 and ``polaronflow.yaml``. No FireWorks configuration is written for the embedded store on
 purpose: any FireWorks process on it (even a read-only ``lpad get_wflows``) rewrites the
@@ -26,13 +32,22 @@ from polaronflow.fileio import write_text_atomic
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates" / "config"
 QUEUES = ("slurm", "pbs")
+RUNNERS = ("fireworks", "jobflow-remote")
 
 
 #: Files that hold (or will hold, once edited) database credentials: written 0600.
 SECRET_FILES = ("my_launchpad.yaml", "jobflow.yaml")
+#: The jobflow-remote project file's template (written into jobflow-remote's projects folder).
+JFREMOTE_TEMPLATE = "jfremote_project.yaml"
 
 
-def _files(mongodb: bool, queue: str) -> dict[str, str]:
+def _files(mongodb: bool, queue: str, runner: str = "fireworks") -> dict[str, str]:
+    if runner == "jobflow-remote":
+        return {
+            "jobflow.yaml": "jobflow_mongodb.yaml",
+            "atomate2.yaml": "atomate2.yaml",
+            "polaronflow.yaml": "polaronflow_jfremote.yaml",
+        }
     if not mongodb:
         return {
             "jobflow.yaml": "jobflow_embedded.yaml",
@@ -50,17 +65,35 @@ def _files(mongodb: bool, queue: str) -> dict[str, str]:
     }
 
 
-def exports(out: str | Path, mongodb: bool) -> list[str]:
-    """The ``export`` lines a shell needs for the files written into ``out``."""
+def exports(out: str | Path, mongodb: bool, jf_project: str | None = None) -> list[str]:
+    """The ``export`` lines a shell needs for the files written into ``out``.
+
+    ``jf_project``: the jobflow-remote project (runner jobflow-remote), exported as
+    ``JFREMOTE_PROJECT`` so that ``jf`` picks it when the projects folder holds several.
+    """
     d = Path(out).expanduser().resolve()
     lines = [
         f"export POLARONFLOW_CONFIG_FILE={d / 'polaronflow.yaml'}",
         f"export ATOMATE2_CONFIG_FILE={d / 'atomate2.yaml'}",
         f"export JOBFLOW_CONFIG_FILE={d / 'jobflow.yaml'}",
     ]
-    if mongodb:
+    if jf_project is not None:
+        lines.append(f"export JFREMOTE_PROJECT={jf_project}")
+    elif mongodb:
         lines.insert(0, f"export FW_CONFIG_FILE={d / 'FW_config.yaml'}")
     return lines
+
+
+def jfremote_projects_folder() -> Path:
+    """jobflow-remote's projects folder: its ``projects_folder`` setting (``JFREMOTE_*``
+    variables or ``~/.jfremote.yaml``), ``~/.jfremote`` by default."""
+    try:
+        from jobflow_remote import SETTINGS
+    except ImportError:  # not installed (yet): jobflow-remote's own defaults
+        import os
+
+        return Path(os.environ.get("JFREMOTE_PROJECTS_FOLDER", "~/.jfremote")).expanduser()
+    return Path(SETTINGS.projects_folder).expanduser()
 
 
 def write_config_templates(
@@ -78,6 +111,9 @@ def write_config_templates(
     mongo_password: str = "null",
     force: bool = False,
     create_store: bool = True,
+    runner: str = "fireworks",
+    jf_project: str = "polaronflow",
+    jf_worker: str = "local",
 ) -> list[Path]:
     """Write filled-in configuration files into ``out``.
 
@@ -102,6 +138,11 @@ def write_config_templates(
     create_store
         For the embedded flavour, also create the project folder and an initialised
         ``launchpad.json`` (FireWorks' own commands cannot start from a missing file).
+    runner
+        ``"fireworks"`` or ``"jobflow-remote"`` (MongoDB always; ``mongodb`` and ``queue`` are
+        then not used).
+    jf_project, jf_worker
+        jobflow-remote project and local worker names (runner jobflow-remote).
 
     Returns
     -------
@@ -116,11 +157,27 @@ def write_config_templates(
     queue = queue.lower()
     if queue not in QUEUES:
         raise InputError(f"queue {queue!r} is not supported: use {' or '.join(QUEUES)}")
+    if runner not in RUNNERS:
+        raise InputError(f"runner {runner!r} is not supported: use {' or '.join(RUNNERS)}")
+    jfremote = runner == "jobflow-remote"
     out = Path(out).expanduser()
-    files = _files(mongodb, queue)
-    existing = [name for name in files if (out / name).exists()]
+    targets = {out / name: source for name, source in _files(mongodb, queue, runner).items()}
+    secret = {out / name for name in SECRET_FILES} if mongodb or jfremote else set()
+    if jfremote:
+        import re
+
+        for what, name in (("--jf-project", jf_project), ("--jf-worker", jf_worker)):
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+                raise InputError(f"{what} {name!r}: use letters, digits, '_', '-' and '.'")
+        project_file = jfremote_projects_folder() / f"{jf_project}.yaml"
+        targets[project_file] = JFREMOTE_TEMPLATE
+        secret.add(project_file)
+    existing = [str(p) if p.parent != out else p.name for p in targets if p.exists()]
     if existing and not force:
         raise InputError(f"{', '.join(existing)} already exist in {out} (use --force to overwrite)")
+    import shlex
+    import sys
+
     values = {
         "config_dir": str(out.resolve()),
         "project_dir": str(Path(project_dir).expanduser().resolve()),
@@ -132,23 +189,30 @@ def write_config_templates(
         "mongo_db": mongo_db,
         "mongo_user": mongo_user,
         "mongo_password": mongo_password,
+        "jf_project": jf_project,
+        "jf_worker": jf_worker,
+        "projects_folder": str(jfremote_projects_folder()) if jfremote else "",
+        # the folder of this Python's scripts (polaronflow, jf): first on the job shell's PATH
+        "bin_dir": shlex.quote(str(Path(sys.executable).parent)),
     }
-    rendered: dict[str, str] = {}
-    for target, source in files.items():
+    rendered: dict[Path, str] = {}
+    for target, source in targets.items():
         try:
             text = (TEMPLATE_DIR / source).read_text()
         except OSError as exc:  # pragma: no cover - broken installation
             raise ConfigError(f"template {source} is missing from the installation") from exc
         rendered[target] = Template(text).substitute(values)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create {out}: {exc.strerror}") from exc
+    for folder in sorted({p.parent for p in targets}):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"cannot create {folder}: {exc.strerror}") from exc
     written = []
-    for target, text in rendered.items():
-        path = out / target
-        write_text_atomic(path, text, mode=0o600 if mongodb and target in SECRET_FILES else None)
+    for path, text in rendered.items():
+        write_text_atomic(path, text, mode=0o600 if path in secret else None)
         written.append(path)
+    if jfremote:
+        return written
     if mongodb:
         # my_qadapter.yaml's logdir: FireWorks' qlaunch does not create it
         logdir = Path(values["project_dir"]) / "queue_logs"

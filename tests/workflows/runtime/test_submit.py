@@ -221,6 +221,59 @@ print(json.dumps(got))
     assert p.returncode == 2 and "--force" in err
 
 
+def test_init_jobflow_remote_writes_a_project_file(tmp_path):
+    """`init --runner jobflow-remote`: its project file (0600) in jobflow-remote's projects
+    folder, a settings file that sends submit there; no FireWorks files. (Runs without
+    jobflow-remote: tests/workflows/runtime/test_jfremote.py runs a campaign with it.)"""
+    import stat
+
+    import yaml
+
+    env = dict(_env(tmp_path), JFREMOTE_PROJECTS_FOLDER=str(tmp_path / "jfprojects"))
+    args = ["init", "--runner", "jobflow-remote", "--out", "cfg", "--project-dir", "proj"]
+    p = _cli(*args, "--mongo-db", "campaigns", "--jf-worker", "ws", env=env, cwd=tmp_path)
+    stdout, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err
+    project_file = tmp_path / "jfprojects" / "polaronflow.yaml"
+    assert f"wrote {project_file}" in stdout and "export JFREMOTE_PROJECT=polaronflow" in stdout
+    import importlib.util
+
+    installed = importlib.util.find_spec("jobflow_remote") is not None
+    assert ("pip install 'polaronflow[remote]'" in err) != installed, err
+    assert sorted(f.name for f in (tmp_path / "cfg").iterdir()) == [
+        "atomate2.yaml",
+        "jobflow.yaml",
+        "polaronflow.yaml",
+    ]
+    for path in (project_file, tmp_path / "cfg" / "jobflow.yaml"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    project = yaml.safe_load(project_file.read_text())
+    worker = project["workers"]["ws"]
+    assert (worker["type"], worker["scheduler_type"]) == ("local", "shell")
+    assert worker["work_dir"] == str((tmp_path / "proj").resolve() / "jfremote-runs")
+    assert f"export PATH={Path(sys.executable).parent}:$PATH" in worker["pre_run"]
+    assert project["queue"]["store"]["database"] == "campaigns"
+    assert project["jobstore"]["docs_store"]["collection_name"] == "outputs"
+    from polaronflow.settings import load_settings
+
+    s = load_settings(tmp_path / "cfg" / "polaronflow.yaml")
+    assert (s.runner, s.jfremote_project, s.jfremote_worker) == (
+        "jobflow-remote",
+        "polaronflow",
+        "ws",
+    )
+    assert s.jobstore_file == (tmp_path / "cfg" / "jobflow.yaml").resolve()
+    assert s.launchpad_file is None
+    # existing files (the project file among them) are kept without --force
+    p = _cli(*args, env=env, cwd=tmp_path)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 2 and str(project_file) in err and "--force" in err
+    p = _cli(*args, "--force", env=env, cwd=tmp_path)
+    p.communicate(timeout=120)
+    assert p.returncode == 0
+    assert yaml.safe_load(project_file.read_text())["workers"].keys() == {"local"}
+
+
 def test_fw_config_file_is_honoured_before_the_embedded_store(tmp_path, monkeypatch):
     from polaronflow.settings import load_settings
 
