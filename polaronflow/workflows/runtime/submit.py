@@ -26,7 +26,6 @@ of the same campaign at the same instant can still both pass the check.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,7 +49,6 @@ LAUNCHPAD_FILE = "launchpad.json"
 LOCK_FILE = "launchpad.lock"
 JOBSTORE_DIR = "jobstore"
 RUNS_DIR = "runs"
-_ENV = "MONGOMOCK_SERVERSTORE_FILE"
 
 
 class SubmitResult(BaseModel):
@@ -79,19 +77,6 @@ def _settings(settings: PolaronflowSettings | None) -> PolaronflowSettings:
     from polaronflow.settings import load_settings
 
     return load_settings()
-
-
-@contextlib.contextmanager
-def _env(name: str, value: str) -> Iterator[None]:
-    old = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = old
 
 
 @contextlib.contextmanager
@@ -156,39 +141,18 @@ def embedded_launchpad(
     try:
         if not db_file.exists():
             write_text_atomic(db_file, "{}")
-        _check_readable(db_file)
         store = _open_server_store(db_file)
         lp = _launchpad_on(store)
 
         def checkpoint() -> None:
-            import bson.json_util
-
-            write_text_atomic(db_file, bson.json_util.dumps(store.to_dict()))
+            # only documents changed since the last save are encoded again (lpfile)
+            write_text_atomic(db_file, store._pf_encoder.dumps())
 
         lp.polaronflow_checkpoint = checkpoint
         yield lp
         checkpoint()
     finally:
         lock.release()
-
-
-def _check_readable(db_file: Path) -> None:
-    import bson.json_util
-
-    try:
-        data = bson.json_util.loads(db_file.read_text(encoding="utf-8") or "{}")
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"embedded LaunchPad file {db_file} cannot be read: {exc}") from exc
-    # mongomock-persistence's shape: {database: {collection: {...}}}; anything else would fail
-    # deep inside mongomock with a traceback
-    if not isinstance(data, dict) or not all(
-        isinstance(db, dict) and all(isinstance(c, dict) for c in db.values())
-        for db in data.values()
-    ):
-        raise ConfigError(
-            f"embedded LaunchPad file {db_file} is not a LaunchPad store (wrong shape); "
-            "restore it from a backup or move it away"
-        )
 
 
 @contextlib.contextmanager
@@ -202,24 +166,74 @@ def _read_only_launchpad(db_file: Path) -> Iterator[LaunchPad]:
         if not db_file.is_file():
             source = Path(tmp) / LAUNCHPAD_FILE
             source.write_text("{}", encoding="utf-8")
-        _check_readable(source)
         lp = _launchpad_on(_open_server_store(source), initialise=False)
         lp.polaronflow_checkpoint = None  # nothing is ever saved
         yield lp
 
 
 def _open_server_store(db_file: Path):
-    # Importing mongomock_persistence patches mongomock's stores to load/save a JSON file.
-    import mongomock_persistence
+    """mongomock's store read from ``db_file`` (one parse; see :mod:`.lpfile`).
 
-    with _env(_ENV, str(db_file)):
-        store = mongomock_persistence.ServerStore(str(db_file))
-    # Never write at garbage collection / exit: that write happens outside the lock and
-    # would overwrite workflows another process added in the meantime.
-    finalizer = getattr(store, "_finalizer", None)
-    if finalizer is not None:
-        finalizer.detach()
-    return store
+    mongomock-persistence's own ``ServerStore`` would read the file too, and write it back at
+    garbage collection / exit, outside the lock, overwriting workflows another process added
+    in the meantime: the store built here has no such write.
+    """
+    from polaronflow.workflows.runtime.lpfile import load_store
+
+    with _file_errors(db_file):
+        return load_store(db_file)
+
+
+@contextlib.contextmanager
+def _file_errors(db_file: Path) -> Iterator[None]:
+    """An unreadable LaunchPad file or one of the wrong shape as a one-line ConfigError."""
+    from polaronflow.workflows.runtime.lpfile import WrongShapeError
+
+    try:
+        yield
+    except WrongShapeError:
+        # anything else would fail deep inside mongomock with a traceback
+        raise ConfigError(
+            f"embedded LaunchPad file {db_file} is not a LaunchPad store (wrong shape); "
+            "restore it from a backup or move it away"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"embedded LaunchPad file {db_file} cannot be read: {exc}") from exc
+
+
+#: The embedded LaunchPad's database name (``LaunchPad(name=...)``).
+LAUNCHPAD_DB = "fireworks"
+
+
+def read_embedded_documents(
+    project_dir: str | Path, collections: list[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """The documents of the embedded LaunchPad's ``collections`` as last saved.
+
+    Read without the lock (every save is an atomic rename, so the file is always whole) and
+    without FireWorks or mongomock: for read-only views such as ``polaronflow status``. A
+    project without a LaunchPad file reads as empty.
+
+    Raises
+    ------
+    ConfigError
+        The project path is not a folder, or the file is unreadable or of the wrong shape.
+    """
+    from polaronflow.workflows.runtime.lpfile import check_shape, documents, loads
+
+    project = Path(project_dir).expanduser()
+    db_file = project / LAUNCHPAD_FILE
+    if project.exists() and not project.is_dir():
+        raise ConfigError(f"project folder {project} is not a folder")
+    if not db_file.is_file():
+        return {name: [] for name in collections}
+    with _file_errors(db_file):
+        data = loads(db_file.read_text(encoding="utf-8"))
+        if not check_shape(data):
+            from polaronflow.workflows.runtime.lpfile import WrongShapeError
+
+            raise WrongShapeError("not a LaunchPad store")
+        return {name: documents(data, LAUNCHPAD_DB, name) for name in collections}
 
 
 def _launchpad_on(store, initialise: bool = True) -> LaunchPad:
@@ -236,7 +250,7 @@ def _launchpad_on(store, initialise: bool = True) -> LaunchPad:
     # FireWorks picks its MongoClient class when it is first imported; an explicit client on
     # our store works whichever class that was.
     with mock.patch.object(lp_module, "MongoClient", client):
-        lp = LaunchPad(name="fireworks", strm_lvl="ERROR")
+        lp = LaunchPad(name=LAUNCHPAD_DB, strm_lvl="ERROR")
     if initialise and lp.fw_id_assigner.find_one({}) is None:
         lp.reset("", require_password=False)
     return lp
