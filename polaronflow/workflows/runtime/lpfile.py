@@ -1,4 +1,4 @@
-"""The embedded LaunchPad's file: read once, written incrementally, first match copied only.
+"""The embedded LaunchPad's files: read once, saved by appending, first match copied only.
 
 ``launchpad.json`` keeps mongomock-persistence's format, ``{database: {collection: {"name":
 ..., "documents": [[_id, document], ...]}}}`` in MongoDB extended JSON (bson.json_util's
@@ -6,22 +6,29 @@ relaxed mode: ``{"$oid": ...}``, ``{"$date": ...}``), so mongomock-persistence a
 ``bson.json_util.loads`` still read it. What changes is the cost at scale (2,000 Fireworks,
 13 MB):
 
-* :func:`load_store` parses the file once (the stdlib's C parser; only objects whose first key
-  starts with ``$`` go through bson.json_util's hook) with the cyclic garbage collector paused,
-  and builds mongomock's store from the result. The old path parsed the file twice (a
-  readability check, then mongomock-persistence) through bson.json_util's Python hooks.
-* :class:`StoreEncoder` writes the store with the stdlib's C encoder and keeps each document's
-  encoded text: a save re-encodes only the documents inserted, replaced or updated since the
-  last one (mongomock updates documents in place; :func:`install` marks the ones an update
-  touches) and joins the rest. bson.json_util walked every value in Python on every save.
-  Bytes on disk are those bson.json_util.dumps writes, except NaN and ±Infinity floats, written
-  as the JSON literals ``NaN``/``Infinity`` that Python's json (so bson.json_util.loads) reads.
+* Saves while a LaunchPad is open (``polaronflow launch`` saves each checkout and each finished
+  job) append the documents changed since the previous save to ``launchpad.journal``, one
+  synced line per save, instead of rewriting 13 MB (:class:`StoreFile`). The first save after
+  opening, a new collection, and a journal past a quarter of the file rewrite
+  ``launchpad.json`` (atomically, with a token the new journal names); closing rewrites it and
+  removes the journal, so at rest the store is one file, as before. A reader
+  (:func:`read_state`) applies the journal only when it names the file's token, and only its
+  complete lines: a save killed mid-write is not read, the saves before it are.
+* Encoding: the stdlib's C encoder, each document's text kept between saves; only documents
+  inserted, replaced or updated since the last save are encoded again (mongomock updates
+  documents in place; :func:`install` marks the ones an update touches). Bytes are those
+  bson.json_util.dumps writes, except NaN and ±Infinity, written as the JSON literals
+  ``NaN``/``Infinity`` that Python's json (so bson.json_util.loads) reads.
+* Reading: one parse (the C parser; only objects whose first key starts with ``$`` go through
+  bson.json_util's hook) with the cyclic garbage collector paused; read-only views parse with
+  orjson and keep extended JSON as it is. The old path parsed the file twice through
+  bson.json_util's Python hooks.
 * ``Collection.find_one`` on these stores copies only the first match: mongomock's cursor
   deep-copies every matching document before returning the first, and FireWorks' checkout
   (``find_one_and_update`` on every READY Firework, sorted by priority) asked for hundreds.
 
-Only stores opened by :func:`load_store` (they carry the encoder's cache) behave differently;
-other mongomock users in the process are untouched.
+Only stores opened by :func:`load_store` (they carry the caches) behave differently; other
+mongomock users in the process are untouched.
 """
 
 from __future__ import annotations
@@ -112,8 +119,125 @@ def documents(data: dict, database: str, collection: str) -> list[dict]:
     return [doc for _, doc in pairs]
 
 
+#: Database of the snapshot holding the token its journal names (mongomock-persistence's shape;
+#: removed from the store when read).
+META_DB = "polaronflow_file"
+#: The journal beside ``launchpad.json``: saves appended while a LaunchPad is open.
+JOURNAL_SUFFIX = ".journal"
+#: A save rewrites the snapshot instead of appending once the journal exceeds this share of
+#: the snapshot (readers parse both) or this many bytes, whichever is larger.
+COMPACT_SHARE, COMPACT_MIN = 0.25, 1_000_000
+
+
+def journal_path(db_file: Path) -> Path:
+    return db_file.with_name(db_file.stem + JOURNAL_SUFFIX)
+
+
+def _key(ident: Any) -> Any:
+    try:
+        hash(ident)
+        return ident
+    except TypeError:  # {"$oid": ...} from a raw parse, or a document _id
+        return json.dumps(ident, sort_keys=True, default=str)
+
+
+def _replay(data: dict, records: list[Any]) -> None:
+    """Apply journal records (``[[db, collection, deleted ids, [[id, doc], ...]], ...]``) in
+    place: deletions first, then each document set (kept in place, new ones appended)."""
+    for record in records:
+        for db_name, name, deleted, pairs in record:
+            coll = data.setdefault(db_name, {}).setdefault(name, {"name": name, "documents": []})
+            docs = coll["documents"]
+            index = {_key(pair[0]): i for i, pair in enumerate(docs)}
+            if deleted:
+                gone = {_key(i) for i in deleted}
+                docs[:] = [pair for pair in docs if _key(pair[0]) not in gone]
+                index = {_key(pair[0]): i for i, pair in enumerate(docs)}
+            for pair in pairs:
+                at = index.get(_key(pair[0]))
+                if at is None:
+                    index[_key(pair[0])] = len(docs)
+                    docs.append(pair)
+                else:
+                    docs[at] = pair
+
+
+def _read_journal(path: Path, token: str | None, decode) -> tuple[str | None, list[Any]]:
+    """The journal's token and, when it is ``token``, its complete records (a torn last line,
+    left by a save killed mid-write, is not one)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None, []
+    lines = raw.split(b"\n")
+    try:
+        head = json.loads(lines[0])
+    except ValueError:
+        return None, []
+    found = head.get("snapshot") if isinstance(head, dict) else None
+    if found is None or found != token:
+        return found, []
+    records = []
+    for line in lines[1:-1]:  # the part after the last newline is empty or torn
+        try:
+            records.append(decode(line)["c"])
+        except (ValueError, KeyError, TypeError):
+            break
+    return found, records
+
+
+def read_state(db_file: Path, raw: bool = False) -> dict:
+    """The store's content as saved: the snapshot and, when it names it, the journal.
+
+    ``raw`` leaves extended JSON as it is (``{"$oid": ...}``, ``{"$date": ...}``) and parses
+    with orjson: for readers that need no BSON types. Read without the lock, the snapshot and
+    the journal may come from either side of a rewrite of both: a journal that names another
+    snapshot is not applied, and the pair is read again if the snapshot changed meanwhile (a
+    snapshot alone is always a whole, earlier state).
+    """
+    import os
+
+    decode = _raw_loads if raw else loads
+    for _ in range(5):
+        with open(db_file, "rb") as fh:
+            seen = os.fstat(fh.fileno())
+            data = decode(fh.read())
+        if not check_shape(data):
+            raise WrongShapeError("not a LaunchPad store (wrong shape)")
+        meta = data.pop(META_DB, None) or {}
+        try:
+            token = meta["journal"]["documents"][0][1]["token"]
+        except (KeyError, IndexError, TypeError):
+            token = None
+        found, records = _read_journal(journal_path(db_file), token, decode)
+        if token is None or found == token:
+            break
+        now = os.stat(db_file)
+        if (now.st_ino, now.st_mtime_ns, now.st_size) == (
+            seen.st_ino,
+            seen.st_mtime_ns,
+            seen.st_size,
+        ):
+            break  # no rewrite in between: the snapshot's journal was never started
+    with gc_paused():
+        _replay(data, records)
+    return data
+
+
+def _raw_loads(text: bytes | str) -> Any:
+    import orjson
+
+    with gc_paused():
+        try:
+            return orjson.loads(text or b"{}")
+        except orjson.JSONDecodeError:
+            # NaN/Infinity literals (json's, which orjson does not read) or not JSON at all
+            return json.loads(text or "{}")
+
+
 def load_store(db_file: Path):
-    """Read ``db_file`` into a mongomock ``ServerStore`` that saves incrementally.
+    """Read ``db_file`` (and its journal) into a mongomock ``ServerStore`` that saves
+    incrementally (:class:`StoreFile`, at ``store._pf_file``).
 
     Raises
     ------
@@ -124,9 +248,7 @@ def load_store(db_file: Path):
     install()
     import mongomock.store as ms
 
-    data = loads(db_file.read_text(encoding="utf-8"))
-    if not check_shape(data):
-        raise WrongShapeError("not a LaunchPad store (wrong shape)")
+    data = read_state(db_file)
     with gc_paused():
         store = ms.ServerStore.__new__(ms.ServerStore)
         # mongomock-persistence's ServerStore reads (and at exit writes) the file itself: built
@@ -137,35 +259,49 @@ def load_store(db_file: Path):
         for db in store._databases.values():
             for coll in db._collections.values():
                 coll._pf_cache = {}
-    store._pf_encoder = StoreEncoder(store)
-    # The store lives as long as the process's LaunchPad: without this every later collection
-    # (FireWorks and mongomock build many small containers per query) re-scans it all.
-    # Frozen objects are still freed by reference counting; the store holds no cycles.
-    gc.freeze()
+    store._pf_file = StoreFile(store, db_file)
     return store
 
 
-class StoreEncoder:
-    """Encode a store as ``bson.json_util.dumps(store.to_dict())`` would, re-encoding only
-    documents changed since the previous call."""
+class StoreFile:
+    """Save a store to its file: a whole snapshot first, then journal records.
 
-    def __init__(self, store) -> None:
-        self.store = store
+    The first save after opening, a change of collections and a journal grown past
+    :data:`COMPACT_SHARE` of the snapshot write the snapshot (``launchpad.json``, atomically,
+    with a new token) and start a new journal naming it; any other save appends one line to
+    the journal with the documents changed since the previous save and the ids deleted, and
+    syncs it. :meth:`close` writes the snapshot and removes the journal, so a closed store is
+    one file in mongomock-persistence's format, as before.
+    """
 
-    def dumps(self) -> str:
+    def __init__(self, store, db_file: Path) -> None:
+        self.store, self.db_file = store, db_file
+        self.journal = journal_path(db_file)
+        self.layout: list | None = None  # collections at the last save (None: never saved)
+        self.snapshot_bytes = 0
+        self.journal_bytes = 0
+
+    def _layout(self) -> list:
+        return [
+            (db_name, name, id(coll), coll.name)
+            for db_name, db in self.store._databases.items()
+            for name, coll in db._collections.items()
+        ]
+
+    def _scan(self, dumps) -> list[tuple[str, list[tuple[str, Any, list[str], list[str]]]]]:
+        """Per database, per collection: its store, every document's text, the changed ones
+        and the deleted ids (as JSON); the caches are brought up to date."""
         from mongomock.helpers import hashdict
 
-        dumps = json.JSONEncoder(default=_default).encode
-        out: list[str] = ["{"]  # joined once: the text is ~6 kB per Firework
-        for i, (db_name, db) in enumerate(self.store._databases.items()):
-            out.append(f"{', ' if i else ''}{dumps(db_name)}: {{")
-            for j, (name, coll) in enumerate(db._collections.items()):
-                out.append(
-                    f'{", " if j else ""}{dumps(name)}: {{"name": {dumps(coll.name)}, '
-                    '"documents": ['
-                )
+        out = []
+        for db_name, db in self.store._databases.items():
+            colls = []
+            for name, coll in db._collections.items():
                 old = coll.__dict__.get("_pf_cache") or {}
+                saved = coll.__dict__.get("_pf_saved") or {}
+                moved = coll.__dict__.get("_pf_inserted") or set()
                 new: dict[Any, str] = {}
+                changed: list[str] = []
                 with coll._rwlock.reader():
                     items = list(coll._documents.items())
                 for key, doc in items:
@@ -173,16 +309,91 @@ class StoreEncoder:
                     if text is None:
                         ident = dict(key) if isinstance(key, hashdict) else key
                         text = dumps([ident, doc])
+                        changed.append(text)
                     new[key] = text
-                    out.append(text)
-                    out.append(", ")
-                if items:
-                    out.pop()
+                # deleted, or deleted and inserted again (it moves to the end, as in mongomock)
+                deleted = [saved[k] for k in saved if k not in new or k in moved]
                 coll._pf_cache = new
-                out.append("]}")
-            out.append("}")
-        out.append("}")
-        return "".join(out)
+                if deleted or len(saved) != len(new):  # the ids (as JSON) saved now
+                    coll._pf_saved = {
+                        k: saved.get(k) or dumps(dict(k) if isinstance(k, hashdict) else k)
+                        for k in new
+                    }
+                coll._pf_inserted = set()
+                colls.append((name, coll, new, changed, deleted))
+            out.append((db_name, colls))
+        return out
+
+    def save(self) -> None:
+        """Save the store as it is now (see the class)."""
+        dumps = json.JSONEncoder(default=_default).encode
+        layout = self._layout()
+        scan = self._scan(dumps)
+        if self.layout != layout or self.journal_bytes > max(
+            COMPACT_MIN, COMPACT_SHARE * self.snapshot_bytes
+        ):
+            self._snapshot(scan, dumps, journal=True)
+            self.layout = layout
+            return
+        parts = [
+            f"[{dumps(db_name)}, {dumps(name)}, [{', '.join(deleted)}], [{', '.join(changed)}]]"
+            for db_name, colls in scan
+            for name, _, _, changed, deleted in colls
+            if changed or deleted
+        ]
+        if not parts:
+            return
+        line = ('{"c": [' + ", ".join(parts) + "]}\n").encode()
+        _append_synced(self.journal, line)
+        self.journal_bytes += len(line)
+
+    def close(self) -> None:
+        """Write the whole store as one snapshot and remove the journal."""
+        dumps = json.JSONEncoder(default=_default).encode
+        self._snapshot(self._scan(dumps), dumps, journal=False)
+        self.layout = None
+
+    def _snapshot(self, scan, dumps, journal: bool) -> None:
+        import secrets
+
+        from polaronflow.fileio import write_text_atomic
+
+        token = secrets.token_hex(8)
+        dbs = []
+        for db_name, colls in scan:
+            body = ", ".join(
+                f'{dumps(name)}: {{"name": {dumps(coll.name)}, "documents": ['
+                + ", ".join(texts.values())
+                + "]}"
+                for name, coll, texts, _, _ in colls
+            )
+            dbs.append(f"{dumps(db_name)}: {{{body}}}")
+        if journal:
+            dbs.append(
+                f'"{META_DB}": {{"journal": {{"name": "journal", "documents": '
+                f'[[1, {{"token": "{token}"}}]]}}}}'
+            )
+        text = "{" + ", ".join(dbs) + "}"
+        # the snapshot first: a journal naming another snapshot is never applied
+        write_text_atomic(self.db_file, text)
+        self.snapshot_bytes = len(text)
+        if journal:
+            write_text_atomic(self.journal, json.dumps({"snapshot": token}) + "\n")
+            self.journal_bytes = 0
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                self.journal.unlink()
+
+
+def _append_synced(path: Path, data: bytes) -> None:
+    import os
+
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def install() -> None:
@@ -205,6 +416,8 @@ def install() -> None:
         cache = self.__dict__.get("_pf_cache")
         if cache is not None:
             cache.pop(key, None)
+            if key not in self._documents:  # (again): it goes to the end of the collection
+                self.__dict__.setdefault("_pf_inserted", set()).add(key)
         set_item(self, key, val)
 
     update = Collection._update

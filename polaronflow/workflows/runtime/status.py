@@ -268,6 +268,15 @@ def _status(fws: Iterable[dict], launches: Iterable[dict], workflows: Iterable[d
     return CampaignStatus(launchpad=where, workflows=result)
 
 
+def _created_on(wf: dict[str, Any]) -> tuple[bool, Any]:
+    from bson import json_util
+
+    when = wf.get("created_on")
+    if isinstance(when, dict):  # extended JSON as saved: {"$date": ...}
+        when = json_util.object_hook(when)
+    return when is not None, when if when is not None else 0
+
+
 def embedded_status(project_dir: str | Path, where: str = "") -> CampaignStatus:
     """Status of the embedded LaunchPad from its last saved file, without FireWorks.
 
@@ -282,10 +291,7 @@ def embedded_status(project_dir: str | Path, where: str = "") -> CampaignStatus:
     with gc_paused():
         docs = read_embedded_documents(project_dir, ["fireworks", "launches", "workflows"])
         # mongomock's sort by created_on: a stable sort, documents without one first
-        workflows = sorted(
-            docs["workflows"],
-            key=lambda wf: (wf.get("created_on") is not None, wf.get("created_on") or 0),
-        )
+        workflows = sorted(docs["workflows"], key=_created_on)
         return _status(docs["fireworks"], docs["launches"], workflows, where)
 
 

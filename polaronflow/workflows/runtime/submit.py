@@ -3,7 +3,9 @@
 Embedded (the default, no server): one project folder (``settings.project_dir``) holds
 
 * ``launchpad.json`` — FireWorks' LaunchPad on mongomock, persisted as one JSON file
-  (the ``fireworks[mongomock]`` extra: mongomock-persistence's file format);
+  (the ``fireworks[mongomock]`` extra: mongomock-persistence's file format); while a
+  LaunchPad is open its saves are appended to ``launchpad.journal`` and folded back into
+  ``launchpad.json`` when it closes (:mod:`~polaronflow.workflows.runtime.lpfile`);
 * ``jobstore/`` — the jobflow JobStore, one SQLite file with indexed fields
   (:class:`~polaronflow.workflows.runtime.montystore.SQLiteStore`, safe for several workers);
 * ``launchpad.lock`` — a ``filelock.FileLock``.
@@ -11,8 +13,9 @@ Embedded (the default, no server): one project folder (``settings.project_dir``)
 mongomock-persistence reads its file when a client is made and writes it when the client is
 garbage-collected (at process exit). Two processes would each write back their own copy and
 one workflow would be lost. :func:`embedded_launchpad` therefore opens the file only under
-the lock, writes it back explicitly and atomically (temporary file + rename) before
-releasing the lock, and disarms mongomock-persistence's exit-time write. MongoDB (a
+the lock, writes it back explicitly and atomically (temporary file + rename; journal lines
+appended and synced in between) before releasing the lock, and never lets
+mongomock-persistence write at exit. MongoDB (a
 ``my_launchpad.yaml`` plus a ``jobflow.yaml``) is the answer for many concurrent workers.
 
 Submission is idempotent: a campaign is identified by its fingerprint
@@ -89,9 +92,11 @@ def embedded_launchpad(
 
     Use it for everything that touches the embedded store (adding workflows, ``rapidfire``,
     queries); nothing is saved if the block raises. The LaunchPad it yields has a
-    ``polaronflow_checkpoint()`` function that saves the store as it is now (atomically, while
-    the lock is held): long blocks such as ``polaronflow launch`` call it as jobs finish, so
-    read-only readers see the progress.
+    ``polaronflow_checkpoint()`` function that saves the store as it is now (while the lock
+    is held; the first time the whole file atomically, then the changed documents appended to
+    ``launchpad.journal`` and synced, see :class:`~.lpfile.StoreFile`): long blocks such as
+    ``polaronflow launch`` call it as jobs start and finish, so read-only readers see the
+    progress. Closing writes the whole file again and removes the journal.
 
     Parameters
     ----------
@@ -101,7 +106,8 @@ def embedded_launchpad(
         Seconds to wait for the lock; default ``settings.lock_timeout``.
     read_only
         Read the last saved state without taking the lock (for ``polaronflow status`` while a
-        launch holds it): every save is an atomic rename, so the file read is always whole.
+        launch holds it): the file is only ever replaced by an atomic rename and the journal
+        only appended to, so what is read is always a whole saved state.
         Nothing is created or saved; a project without a LaunchPad file reads as empty.
 
     Yields
@@ -144,13 +150,11 @@ def embedded_launchpad(
         store = _open_server_store(db_file)
         lp = _launchpad_on(store)
 
-        def checkpoint() -> None:
-            # only documents changed since the last save are encoded again (lpfile)
-            write_text_atomic(db_file, store._pf_encoder.dumps())
-
-        lp.polaronflow_checkpoint = checkpoint
+        # the first save writes the whole file; later ones append the changed documents to
+        # launchpad.journal (lpfile.StoreFile); closing folds the journal into the file
+        lp.polaronflow_checkpoint = store._pf_file.save
         yield lp
-        checkpoint()
+        store._pf_file.close()
     finally:
         lock.release()
 
@@ -210,16 +214,17 @@ def read_embedded_documents(
 ) -> dict[str, list[dict[str, Any]]]:
     """The documents of the embedded LaunchPad's ``collections`` as last saved.
 
-    Read without the lock (every save is an atomic rename, so the file is always whole) and
-    without FireWorks or mongomock: for read-only views such as ``polaronflow status``. A
-    project without a LaunchPad file reads as empty.
+    Read without the lock (the file is only replaced atomically and its journal only appended
+    to, so what is read is a whole saved state) and without FireWorks or mongomock, for
+    read-only views such as ``polaronflow status``. Extended JSON stays as written
+    (``{"$date": ...}``, ``{"$oid": ...}``). A project without a LaunchPad file reads as empty.
 
     Raises
     ------
     ConfigError
         The project path is not a folder, or the file is unreadable or of the wrong shape.
     """
-    from polaronflow.workflows.runtime.lpfile import check_shape, documents, loads
+    from polaronflow.workflows.runtime.lpfile import documents, read_state
 
     project = Path(project_dir).expanduser()
     db_file = project / LAUNCHPAD_FILE
@@ -228,11 +233,7 @@ def read_embedded_documents(
     if not db_file.is_file():
         return {name: [] for name in collections}
     with _file_errors(db_file):
-        data = loads(db_file.read_text(encoding="utf-8"))
-        if not check_shape(data):
-            from polaronflow.workflows.runtime.lpfile import WrongShapeError
-
-            raise WrongShapeError("not a LaunchPad store")
+        data = read_state(db_file, raw=True)
         return {name: documents(data, LAUNCHPAD_DB, name) for name in collections}
 
 

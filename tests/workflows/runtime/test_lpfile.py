@@ -29,31 +29,36 @@ def _workflow(name: str):
     return Workflow([a, b, c], name=name, metadata={"when": dt.datetime(2026, 1, 2, 3, 4, 5)})
 
 
-def test_every_save_is_what_json_util_writes(tmp_path):
-    """After each FireWorks operation the incremental save equals a full bson.json_util.dumps,
-    and a fresh open reads back the same store."""
+def test_every_save_reads_back_and_a_closed_store_is_what_json_util_writes(tmp_path):
+    """After each FireWorks operation the saved state (snapshot + journal) reads back as the
+    store; later saves only append to the journal; the closed file is bson.json_util's."""
     import bson.json_util
     from fireworks import FWAction, FWorker
 
+    from polaronflow.workflows.runtime.lpfile import read_state
     from polaronflow.workflows.runtime.submit import embedded_launchpad
 
     project = tmp_path / "project"
+    db_file, journal = project / "launchpad.json", project / "launchpad.journal"
     steps = []
     with embedded_launchpad(project, timeout=10) as lp:
         store = _store(lp)
 
         def save(what: str) -> None:
             lp.polaronflow_checkpoint()
-            steps.append((what, _saved(project), bson.json_util.dumps(store.to_dict())))
+            live = bson.json_util.loads(bson.json_util.dumps(store.to_dict()))  # lists, not tuples
+            steps.append((what, read_state(db_file), live, journal.stat().st_size))
 
         save("reset")
         for i in range(3):
             lp.add_wf(_workflow(f"wf{i}"))
         save("added")
+        snapshot = db_file.read_bytes()
         fw, launch_id = lp.checkout_fw(FWorker(name="w"), str(tmp_path))
         save("checkout")
         lp.complete_launch(launch_id, FWAction(stored_data={"x": [1, 2.5]}), "COMPLETED")
         save("complete")
+        assert db_file.read_bytes() == snapshot  # appended to the journal only
         lp.rerun_fw(fw.fw_id)
         save("rerun")
         lp.fireworks.update_many({"name": {"$regex": "-b$"}}, {"$set": {"spec._priority": 3}})
@@ -68,16 +73,54 @@ def test_every_save_is_what_json_util_writes(tmp_path):
         lp.workflows.insert_one({**doc, "name": "wf0-again"})
         save("delete and reinsert")
         lp.delete_wf(lp.get_fw_ids({"name": "wf2-a"})[0])
+        save("delete_wf")
         lp.db["extra"].insert_one({"n": 1})
         save("new collection")
         lp.db["extra"].replace_one({"n": 1}, {"n": 2})
         save("replace")
         final = store.to_dict()
-    for what, text, full in steps:
-        assert text == full, what
+    for what, saved, live, _ in steps:
+        assert saved == live, what
+        # the same documents in the same (natural) order
+        for db, colls in live.items():
+            for name, coll in colls.items():
+                ids = [i for i, _ in saved[db][name]["documents"]]
+                assert ids == [i for i, _ in coll["documents"]], (what, name)
+    assert steps[2][3] > steps[1][3]  # the journal grew
+    assert not journal.exists()
+    assert db_file.read_text() == bson.json_util.dumps(final)
     with embedded_launchpad(project, timeout=10) as lp:
         assert _store(lp).to_dict() == final
         assert lp.workflows.find_one({"name": "wf1-again"}) is not None
+
+
+def test_a_torn_or_foreign_journal_is_not_applied(tmp_path):
+    """kill -9 during an append leaves a torn last line: the saves before it are read, the
+    torn one is not. A journal that names another snapshot is ignored."""
+    from polaronflow.workflows.runtime.lpfile import read_state
+    from polaronflow.workflows.runtime.status import embedded_status
+    from polaronflow.workflows.runtime.submit import embedded_launchpad
+
+    project = tmp_path / "project"
+    db_file, journal = project / "launchpad.json", project / "launchpad.journal"
+    with embedded_launchpad(project, timeout=10) as lp:
+        lp.polaronflow_checkpoint()
+        lp.add_wf(_workflow("wf0"))
+        lp.polaronflow_checkpoint()
+        whole = read_state(db_file)
+        lp.add_wf(_workflow("wf1"))
+        lp.polaronflow_checkpoint()
+        lines = journal.read_bytes().split(b"\n")
+        # as if killed in the middle of writing the last save
+        journal.write_bytes(b"\n".join(lines[:-2]) + b"\n" + lines[-2][: len(lines[-2]) // 2])
+        assert read_state(db_file) == whole
+        assert [w.name for w in embedded_status(project).workflows] == ["wf0"]
+        head = journal.read_bytes().split(b"\n", 1)
+        journal.write_bytes(b'{"snapshot": "another"}\n' + head[1])
+        assert [w.name for w in embedded_status(project).workflows] == []
+    # closing the block wrote the live store (both workflows) as one file
+    assert not journal.exists()
+    assert [w.name for w in embedded_status(project).workflows] == ["wf0", "wf1"]
 
 
 def test_file_stays_readable_by_mongomock_persistence(tmp_path, monkeypatch):
