@@ -144,19 +144,23 @@ def _key(ident: Any) -> Any:
 def _replay(data: dict, records: list[Any]) -> None:
     """Apply journal records (``[[db, collection, deleted ids, [[id, doc], ...]], ...]``) in
     place: deletions first, then each document set (kept in place, new ones appended)."""
+    indexes: dict[tuple[str, str], dict[Any, int]] = {}
     for record in records:
         for db_name, name, deleted, pairs in record:
             coll = data.setdefault(db_name, {}).setdefault(name, {"name": name, "documents": []})
             docs = coll["documents"]
-            index = {_key(pair[0]): i for i, pair in enumerate(docs)}
+            index = indexes.get((db_name, name))
             if deleted:
                 gone = {_key(i) for i in deleted}
                 docs[:] = [pair for pair in docs if _key(pair[0]) not in gone]
-                index = {_key(pair[0]): i for i, pair in enumerate(docs)}
+                index = None
+            if index is None:
+                index = indexes[db_name, name] = {_key(p[0]): i for i, p in enumerate(docs)}
             for pair in pairs:
-                at = index.get(_key(pair[0]))
+                key = _key(pair[0])
+                at = index.get(key)
                 if at is None:
-                    index[_key(pair[0])] = len(docs)
+                    index[key] = len(docs)
                     docs.append(pair)
                 else:
                     docs[at] = pair
