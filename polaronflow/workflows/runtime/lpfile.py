@@ -284,6 +284,7 @@ class StoreFile:
         self.layout: list | None = None  # collections at the last save (None: never saved)
         self.snapshot_bytes = 0
         self.journal_bytes = 0
+        self._pending: list = []
 
     def _layout(self) -> list:
         return [
@@ -294,10 +295,11 @@ class StoreFile:
 
     def _scan(self, dumps) -> list[tuple[str, list[tuple[str, Any, list[str], list[str]]]]]:
         """Per database, per collection: its store, every document's text, the changed ones
-        and the deleted ids (as JSON); the caches are brought up to date."""
+        and the deleted ids (as JSON); the caches' new state waits for :meth:`_commit`."""
         from mongomock.helpers import hashdict
 
         out = []
+        self._pending = []
         for db_name, db in self.store._databases.items():
             colls = []
             for name, coll in db._collections.items():
@@ -317,16 +319,22 @@ class StoreFile:
                     new[key] = text
                 # deleted, or deleted and inserted again (it moves to the end, as in mongomock)
                 deleted = [saved[k] for k in saved if k not in new or k in moved]
-                coll._pf_cache = new
                 if deleted or len(saved) != len(new):  # the ids (as JSON) saved now
-                    coll._pf_saved = {
+                    saved = {
                         k: saved.get(k) or dumps(dict(k) if isinstance(k, hashdict) else k)
                         for k in new
                     }
-                coll._pf_inserted = set()
                 colls.append((name, coll, new, changed, deleted))
+                self._pending.append((coll, new, saved))
             out.append((db_name, colls))
         return out
+
+    def _commit(self) -> None:
+        """The scanned state is on disk: it is what the next save compares with. (A save that
+        failed leaves the caches as they were, so the next one writes its documents too.)"""
+        for coll, new, saved in self._pending:
+            coll._pf_cache, coll._pf_saved, coll._pf_inserted = new, saved, set()
+        self._pending = []
 
     def save(self) -> None:
         """Save the store as it is now (see the class)."""
@@ -337,6 +345,7 @@ class StoreFile:
             COMPACT_MIN, COMPACT_SHARE * self.snapshot_bytes
         ):
             self._snapshot(scan, dumps, journal=True)
+            self._commit()
             self.layout = layout
             return
         parts = [
@@ -345,16 +354,17 @@ class StoreFile:
             for name, _, _, changed, deleted in colls
             if changed or deleted
         ]
-        if not parts:
-            return
-        line = ('{"c": [' + ", ".join(parts) + "]}\n").encode()
-        _append_synced(self.journal, line)
-        self.journal_bytes += len(line)
+        if parts:
+            line = ('{"c": [' + ", ".join(parts) + "]}\n").encode()
+            _append_synced(self.journal, line)
+            self.journal_bytes += len(line)
+        self._commit()
 
     def close(self) -> None:
         """Write the whole store as one snapshot and remove the journal."""
         dumps = json.JSONEncoder(default=_default).encode
         self._snapshot(self._scan(dumps), dumps, journal=False)
+        self._commit()
         self.layout = None
 
     def _snapshot(self, scan, dumps, journal: bool) -> None:
@@ -390,12 +400,22 @@ class StoreFile:
 
 
 def _append_synced(path: Path, data: bytes) -> None:
+    """Append ``data`` and sync it; on failure (a full disk) cut the file back, so that a
+    half-written line never hides the lines appended after it."""
     import os
 
     fd = os.open(path, os.O_WRONLY | os.O_APPEND)
     try:
-        os.write(fd, data)
-        os.fsync(fd)
+        size = os.fstat(fd).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+            raise
     finally:
         os.close(fd)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import os
 from pathlib import Path
@@ -223,3 +224,33 @@ def test_status_from_the_file_is_the_launchpads(tmp_path):
     assert {"COMPLETED", "FIZZLED", "READY", "ARCHIVED"} <= states
     assert any(fw.failure == "ValueError: x" for wf in ours.workflows for fw in wf.fireworks)
     assert embedded_status(tmp_path / "nothing", "x").workflows == []
+
+
+def test_a_failed_append_is_cut_back(tmp_path, monkeypatch):
+    """A save that fails half-way (a full disk) leaves no partial line in front of the next."""
+    import os as os_module
+
+    from polaronflow.workflows.runtime.lpfile import read_state
+    from polaronflow.workflows.runtime.submit import embedded_launchpad
+
+    project = tmp_path / "project"
+    db_file = project / "launchpad.json"
+    with embedded_launchpad(project, timeout=10) as lp:
+        lp.polaronflow_checkpoint()
+        lp.add_wf(_workflow("wf0"))
+        real_write = os_module.write
+
+        def half_then_full(fd, data):
+            real_write(fd, bytes(data)[: len(data) // 2])
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(os_module, "write", half_then_full)
+        with pytest.raises(OSError):
+            lp.polaronflow_checkpoint()
+        monkeypatch.setattr(os_module, "write", real_write)
+        lp.add_wf(_workflow("wf1"))
+        lp.polaronflow_checkpoint()  # the failed save's documents are still unsaved: saved now
+        lines = (project / "launchpad.journal").read_bytes().split(b"\n")
+        assert lines[-1] == b"" and all(json.loads(line) for line in lines[:-1])
+        saved = read_state(db_file)["fireworks"]["workflows"]["documents"]
+        assert {doc["name"] for _, doc in saved} == {"wf0", "wf1"}
