@@ -26,6 +26,9 @@ relaxed mode: ``{"$oid": ...}``, ``{"$date": ...}``), so mongomock-persistence a
 * ``Collection.find_one`` on these stores copies only the first match: mongomock's cursor
   deep-copies every matching document before returning the first, and FireWorks' checkout
   (``find_one_and_update`` on every READY Firework, sorted by priority) asked for hundreds.
+* Queries that are exactly ``{"_id": ObjectId}``, ``{"fw_id": int}`` or ``{"launch_id": int}``
+  (FireWorks makes ~20 per job) are answered from the document key or an index
+  (:func:`_lookup`, every candidate checked against the stored document) instead of a scan.
 
 Only stores opened by :func:`load_store` (they carry the caches) behave differently; other
 mongomock users in the process are untouched.
@@ -430,6 +433,7 @@ def install() -> None:
     from collections.abc import Mapping
 
     import mongomock_persistence  # noqa: F401  (its class patches, made before ours)
+    from bson import ObjectId
     from mongomock.collection import Collection
     from mongomock.helpers import hashdict
     from mongomock.store import CollectionStore
@@ -443,26 +447,48 @@ def install() -> None:
             if key not in self._documents:  # (again): it goes to the end of the collection
                 self.__dict__.setdefault("_pf_inserted", set()).add(key)
         set_item(self, key, val)
+        if "_pf_index" in self.__dict__:
+            _reindex(self, key, val)
 
     update = Collection._update
 
     def _update(self, *args, **kwargs):
         # mongomock changes the stored document in place: remember which collection is updating
-        previous = getattr(_state, "updating", None)
-        _state.updating = self
+        # and which documents it touched (their text is dropped, their ids indexed again)
+        previous = getattr(_state, "updating", None), getattr(_state, "touched", None)
+        _state.updating, _state.touched = self, []
         try:
             return update(self, *args, **kwargs)
         finally:
-            _state.updating = previous
+            touched = _state.touched
+            _state.updating, _state.touched = previous
+            store = self._store
+            if "_pf_index" in store.__dict__:
+                for key in touched:
+                    _reindex(store, key, store._documents.get(key))
 
     iter_documents = Collection._iter_documents
 
     def _iter_documents(self, filter):
-        docs = iter_documents(self, filter)
-        if getattr(_state, "updating", None) is not self:
+        store = self._store
+        cache = store.__dict__.get("_pf_cache")
+        docs = None
+        if cache is not None and type(filter) is dict and len(filter) == 1:
+            ((field, value),) = filter.items()
+            if field == "_id" and type(value) is ObjectId:
+                # the one document stored under that key (FireWorks updates by _id after each
+                # find_one_and_update/replace); mongomock scanned them all
+                with store._rwlock.reader():
+                    doc = store._documents.get(value)
+                docs = iter([doc] if doc is not None and doc.get("_id") == value else [])
+            elif field in INDEXED and type(value) is int:
+                found = _lookup(store, field, value)
+                docs = None if found is None else iter(found)
+        if docs is None:
+            docs = iter_documents(self, filter)
+        if cache is None or getattr(_state, "updating", None) is not self:
             return docs
-        cache = self._store.__dict__.get("_pf_cache")
-        return docs if cache is None else _forgetting(docs, cache, hashdict)
+        return _forgetting(docs, cache, hashdict)
 
     find_one = Collection.find_one
 
@@ -488,7 +514,69 @@ def install() -> None:
 
 
 def _forgetting(docs, cache: dict, hashdict) -> Iterator[dict]:
+    touched = getattr(_state, "touched", None)
     for doc in docs:
         key = doc.get("_id")
-        cache.pop(hashdict(key) if isinstance(key, dict) else key, None)
+        key = hashdict(key) if isinstance(key, dict) else key
+        cache.pop(key, None)
+        if touched is not None:
+            touched.append(key)
         yield doc
+
+
+#: Fields answered from an index when a query is exactly ``{field: int}``: FireWorks looks
+#: Fireworks and launches up by id ~10 times per job, and mongomock scanned every document.
+INDEXED = ("fw_id", "launch_id")
+_UNBUILT = object()
+
+
+def _index_value(doc: dict | None, field: str) -> Any:
+    """The value to index ``doc`` under: an int, None (no such field: matches no int query)
+    or _UNBUILT for anything an int query could match otherwise (a list, a float, ...)."""
+    if doc is None:
+        return None
+    value = doc.get(field)
+    if value is None or type(value) is int:
+        return value
+    return _UNBUILT
+
+
+def _lookup(store, field: str, value: int) -> list[dict] | None:
+    """The documents whose ``field`` is ``value``, from the collection's index (built on first
+    use); None when the index cannot answer (the scan then does, as in mongomock).
+
+    Entries are only ever added (inserts, replacements and updates index their document
+    again); every candidate is checked against the stored document, so entries left by a
+    deletion or a change of value are harmless. More than one match: the scan answers, in
+    mongomock's order.
+    """
+    indexes = store.__dict__.setdefault("_pf_index", {})
+    index = indexes.get(field, _UNBUILT)
+    if index is _UNBUILT:
+        index = {}
+        with store._rwlock.reader():
+            for key, doc in store._documents.items():
+                found = _index_value(doc, field)
+                if found is _UNBUILT:
+                    index = None
+                    break
+                if found is not None:
+                    index.setdefault(found, []).append(key)
+        indexes[field] = index
+    if index is None:
+        return None
+    with store._rwlock.reader():
+        docs = [store._documents.get(key) for key in index.get(value, ())]
+    out = [d for d in docs if d is not None and _index_value(d, field) == value]
+    return None if len(out) > 1 else out
+
+
+def _reindex(store, key: Any, doc: dict | None) -> None:
+    for field, index in store.__dict__["_pf_index"].items():
+        if index is None:
+            continue
+        found = _index_value(doc, field)
+        if found is _UNBUILT:
+            store.__dict__["_pf_index"][field] = None  # a value the index cannot answer for
+        elif found is not None and key not in index.setdefault(found, []):
+            index[found].append(key)

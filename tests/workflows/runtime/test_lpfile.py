@@ -254,3 +254,66 @@ def test_a_failed_append_is_cut_back(tmp_path, monkeypatch):
         assert lines[-1] == b"" and all(json.loads(line) for line in lines[:-1])
         saved = read_state(db_file)["fireworks"]["workflows"]["documents"]
         assert {doc["name"] for _, doc in saved} == {"wf0", "wf1"}
+
+
+def test_id_lookups_answer_as_mongomock_scans(tmp_path):
+    """{"fw_id": n}, {"launch_id": n} and {"_id": ObjectId} on the embedded store come from an
+    index or the key; after inserts, in-place updates, replacements, deletions, a drop and
+    values an index cannot answer for, every answer is mongomock's scan's."""
+    import random
+
+    import mongomock
+
+    from polaronflow.workflows.runtime.submit import embedded_launchpad
+
+    rng = random.Random(7)
+    plain = mongomock.MongoClient().db.c
+    project = tmp_path / "project"
+    with embedded_launchpad(project, timeout=10) as lp:
+        ours = lp.db["c"]
+        ours.insert_one({"fw_id": 0})
+        lp.polaronflow_checkpoint()  # an incremental collection from now on
+        plain.insert_one({"fw_id": 0})
+
+        def same(step: str) -> None:
+            for n in range(-1, 25):
+                for field in ("fw_id", "launch_id"):
+                    a = [{k: v for k, v in d.items() if k != "_id"} for d in ours.find({field: n})]
+                    b = [{k: v for k, v in d.items() if k != "_id"} for d in plain.find({field: n})]
+                    assert a == b, (step, field, n)
+                    one = ours.find_one({field: n})
+                    assert (one is None) == (not b), (step, field, n)
+            for doc in ours.find({}):
+                assert ours.find_one({"_id": doc["_id"]}) == doc
+
+        for i in range(1, 20):
+            for coll in (ours, plain):
+                coll.insert_one({"fw_id": i, "launch_id": 100 + i, "i": i})
+        same("inserted")
+        ours.find_one({"fw_id": 3}), ours.find_one({"launch_id": 103})  # builds the indexes
+        for step in range(60):
+            n, m = rng.randrange(20), rng.randrange(25)
+            op = rng.choice(["set", "inc", "replace", "delete", "insert", "many"])
+            for coll in (ours, plain):
+                if op == "set":
+                    coll.update_one({"i": n}, {"$set": {"fw_id": m}})
+                elif op == "inc":
+                    coll.find_one_and_update({"fw_id": n}, {"$inc": {"fw_id": 1}})
+                elif op == "replace":
+                    coll.replace_one({"i": n}, {"i": n, "fw_id": m, "launch_id": m})
+                elif op == "delete":
+                    coll.delete_one({"fw_id": n})
+                elif op == "insert":
+                    coll.insert_one({"i": 100 + step, "fw_id": m})
+                else:
+                    coll.update_many({"fw_id": {"$gt": m}}, {"$inc": {"launch_id": 2}})
+            same(f"{step}: {op}")
+            if step % 20 == 19:
+                lp.polaronflow_checkpoint()
+        for coll in (ours, plain):  # a value an int index cannot answer for: a list
+            coll.update_one({"i": 5}, {"$set": {"fw_id": [7, 8]}})
+        same("list value")
+        for coll in (ours, plain):
+            coll.drop()
+            coll.insert_many([{"fw_id": 1, "launch_id": 1}, {"fw_id": 2}])
+        same("dropped")
