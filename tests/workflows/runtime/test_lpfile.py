@@ -124,7 +124,7 @@ def test_a_torn_or_foreign_journal_is_not_applied(tmp_path):
     assert [w.name for w in embedded_status(project).workflows] == ["wf0", "wf1"]
 
 
-def test_file_stays_readable_by_mongomock_persistence(tmp_path, monkeypatch):
+def test_file_stays_readable_by_the_persistence_package(tmp_path, monkeypatch):
     import mongomock_persistence
 
     from polaronflow.workflows.runtime.submit import embedded_launchpad
@@ -150,7 +150,7 @@ def test_nan_and_infinity_survive(tmp_path):
     assert math.isnan(doc["a"]) and doc["b"] == [float("inf"), -float("inf")]
 
 
-def test_find_one_answers_as_mongomock(tmp_path):
+def test_find_one_answers_as_the_cursor_does(tmp_path):
     """The first-match-only find_one gives mongomock's answer (filter, sort, projection, skip)
     and a copy, not the stored document."""
     import mongomock
@@ -256,7 +256,7 @@ def test_a_failed_append_is_cut_back(tmp_path, monkeypatch):
         assert {doc["name"] for _, doc in saved} == {"wf0", "wf1"}
 
 
-def test_id_lookups_answer_as_mongomock_scans(tmp_path):
+def test_id_lookups_answer_as_scans_do(tmp_path):
     """{"fw_id": n}, {"launch_id": n} and {"_id": ObjectId} on the embedded store come from an
     index or the key; after inserts, in-place updates, replacements, deletions, a drop and
     values an index cannot answer for, every answer is mongomock's scan's."""
