@@ -11,7 +11,7 @@ converted by jobflow's ``flow_to_workflow``, added again and again (FireWorks gi
 new ids) until the LaunchPad holds about N Fireworks. For each N, fresh child processes time:
 
 * ``campaign_status`` (what ``polaronflow status`` computes) and the whole
-  ``polaronflow status --json`` process (median of 3);
+  ``polaronflow status --json`` process (median of 5);
 * opening the LaunchPad under its lock (``embedded_launchpad``: read the file), the first
   save after opening (it writes the whole file), a first ``checkout_fw`` (it also imports the
   task's modules, once per worker process), then for 3 jobs: ``checkout_fw`` (reserve a READY
@@ -126,7 +126,7 @@ with embedded_launchpad(project) as lp:
     t_status_journal = time.perf_counter() - t
     env = dict(os.environ, POLARONFLOW_PROJECT_DIR=project)
     walls, cpus = [], []
-    for _ in range(3):
+    for _ in range(5):
         t, c = time.perf_counter(), os.times()
         subprocess.run([sys.argv[2], "status", "--json"], env=env, check=True,
                        capture_output=True)
@@ -202,10 +202,10 @@ def main() -> int:
             shutil.rmtree(copy, ignore_errors=True)
             shutil.copytree(project, copy)
             env = dict(os.environ, POLARONFLOW_PROJECT_DIR=str(copy))
-            # the whole process, median of 3 (one process each), before the measurement below
+            # the whole process, median of 5 (one process each), before the measurement below
             # adds launches to the copy
             walls, cpus = [], []
-            for _ in range(3):
+            for _ in range(5):
                 walls.append(_run([str(CLI), "status", "--json"], env=env)[0])
                 cpus.append(_run.cpu)
             rec = {"cli": statistics.median(walls), "cli_cpu": statistics.median(cpus)}
@@ -224,7 +224,7 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
     table = [
         "| Fireworks | launchpad.json (MB) | `campaign_status` (s) | `polaronflow status --json`"
-        " process, median of 3: wall (CPU) (s) | open under lock (s) | `checkout_fw`, first /"
+        " process, median of 5: wall (CPU) (s) | open under lock (s) | `checkout_fw`, first /"
         " next (s) |"
         " `complete_launch` (s) | checkpoint save: first after open / next (s) | save with"
         " bson.json_util, as before (s) | during a launch: journal (MB), `campaign_status` /"
