@@ -152,7 +152,11 @@ def embedded_launchpad(
 
         # the first save writes the whole file; later ones append the changed documents to
         # launchpad.journal (lpfile.StoreFile); closing folds the journal into the file
-        lp.polaronflow_checkpoint = store._pf_file.save
+        def checkpoint() -> None:
+            # a plain function, as launch's _serialise leaves it alone (not a bound method)
+            store._pf_file.save()
+
+        lp.polaronflow_checkpoint = checkpoint
         yield lp
         store._pf_file.close()
     finally:
