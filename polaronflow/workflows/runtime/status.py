@@ -278,11 +278,12 @@ def _created_on(wf: dict[str, Any]) -> tuple[bool, Any]:
 
 
 def embedded_status(project_dir: str | Path, where: str = "") -> CampaignStatus:
-    """Status of the embedded LaunchPad from its last saved file, without FireWorks.
+    """Status of the embedded LaunchPad as last saved, without FireWorks.
 
-    The file is read once without the lock (every save is an atomic rename) and the documents
-    are used as they are: no LaunchPad, no mongomock queries, no Workflow objects. The answer
-    is the one :func:`launchpad_status` gives on the same file (a test compares them).
+    The file and its journal are read once without the lock (the file is only replaced by
+    atomic renames, the journal only appended to; see :func:`.lpfile.read_state`) and the
+    documents are used as they are: no LaunchPad, no mongomock queries, no Workflow objects.
+    The answer is the one :func:`launchpad_status` gives on the same store (a test compares).
     """
     from polaronflow.workflows.runtime.lpfile import gc_paused
     from polaronflow.workflows.runtime.submit import read_embedded_documents
