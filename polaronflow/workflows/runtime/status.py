@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -208,31 +209,37 @@ def launchpad_status(lp: LaunchPad, where: str = "") -> CampaignStatus:
     CampaignStatus
         Workflows oldest first, fireworks by id.
     """
-    fws = {
-        fw["fw_id"]: fw
-        for fw in lp.fireworks.find(
+    fws = list(
+        lp.fireworks.find(
             {}, {"fw_id": 1, "name": 1, "state": 1, "launches": 1, "archived_launches": 1}
         )
-    }
-    launch_ids = [i for fw in fws.values() for i in fw.get("launches", [])]
-    launches = {
-        doc["launch_id"]: doc
-        for doc in lp.launches.find(
-            {"launch_id": {"$in": launch_ids}},
-            {"launch_id": 1, "launch_dir": 1, "state": 1, "action": 1},
-        )
-    }
-    workflows: list[WorkflowStatus] = []
-    for wf in lp.workflows.find({}, {"name": 1, "state": 1, "nodes": 1, "metadata": 1}).sort(
+    )
+    launch_ids = [i for fw in fws for i in fw.get("launches", [])]
+    launches = lp.launches.find(
+        {"launch_id": {"$in": launch_ids}},
+        {"launch_id": 1, "launch_dir": 1, "state": 1, "action": 1},
+    )
+    workflows = lp.workflows.find({}, {"name": 1, "state": 1, "nodes": 1, "metadata": 1}).sort(
         "created_on", 1
-    ):
+    )
+    return _status(fws, launches, workflows, where)
+
+
+def _status(fws: Iterable[dict], launches: Iterable[dict], workflows: Iterable[dict], where: str):
+    """The status from the documents of the three collections (workflows oldest first)."""
+    from polaronflow.workflows.runtime.submit import CAMPAIGN_ID_KEY
+
+    by_id = {fw["fw_id"]: fw for fw in fws}
+    by_launch = {doc["launch_id"]: doc for doc in launches}
+    result: list[WorkflowStatus] = []
+    for wf in workflows:
         items: list[FireworkStatus] = []
         for fw_id in sorted(wf.get("nodes", [])):
-            fw = fws.get(fw_id)
+            fw = by_id.get(fw_id)
             if fw is None:
                 continue
             ids = fw.get("launches", [])
-            latest = launches.get(max(ids)) if ids else None
+            latest = by_launch.get(max(ids)) if ids else None
             launch_dir = latest.get("launch_dir") if latest else None
             items.append(
                 FireworkStatus(
@@ -249,9 +256,7 @@ def launchpad_status(lp: LaunchPad, where: str = "") -> CampaignStatus:
         counts: dict[str, int] = {}
         for item in items:
             counts[item.state] = counts.get(item.state, 0) + 1
-        from polaronflow.workflows.runtime.submit import CAMPAIGN_ID_KEY
-
-        workflows.append(
+        result.append(
             WorkflowStatus(
                 name=wf.get("name", ""),
                 state=wf.get("state", "?"),
@@ -260,7 +265,35 @@ def launchpad_status(lp: LaunchPad, where: str = "") -> CampaignStatus:
                 fireworks=items,
             )
         )
-    return CampaignStatus(launchpad=where, workflows=workflows)
+    return CampaignStatus(launchpad=where, workflows=result)
+
+
+def _created_on(wf: dict[str, Any]) -> tuple[bool, Any]:
+    from bson import json_util
+
+    when = wf.get("created_on")
+    if isinstance(when, dict):  # extended JSON as saved: {"$date": ...}
+        when = json_util.object_hook(when)
+    return when is not None, when if when is not None else 0
+
+
+def embedded_status(project_dir: str | Path, where: str = "") -> CampaignStatus:
+    """Status of the embedded LaunchPad as last saved, without FireWorks.
+
+    The file and its journal are read once without the lock (the file is only replaced by
+    atomic renames, the journal only appended to; see :func:`.lpfile.read_state`) and the
+    documents are used as they are: no LaunchPad, no mongomock queries, no Workflow objects.
+    The answer is the one :func:`launchpad_status` gives on the same store (a test compares).
+    """
+    from polaronflow.workflows.runtime.lpfile import gc_paused
+    from polaronflow.workflows.runtime.submit import read_embedded_documents
+
+    # nothing read here outlives the call: the collector need not scan it meanwhile
+    with gc_paused():
+        docs = read_embedded_documents(project_dir, ["fireworks", "launches", "workflows"])
+        # mongomock's sort by created_on: a stable sort, documents without one first
+        workflows = sorted(docs["workflows"], key=_created_on)
+        return _status(docs["fireworks"], docs["launches"], workflows, where)
 
 
 def pick_or_latest(refs: list, campaign: str | None) -> tuple[Any, str]:
@@ -305,6 +338,8 @@ def campaign_status(settings: PolaronflowSettings | None = None) -> CampaignStat
     where = (
         str(s.project_dir / LAUNCHPAD_FILE) if s.launchpad_file is None else str(s.launchpad_file)
     )
+    if s.launchpad_file is None:
+        return embedded_status(s.project_dir, where)
     with open_launchpad(s, read_only=True) as lp:
         try:
             return launchpad_status(lp, where)

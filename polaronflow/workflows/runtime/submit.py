@@ -3,7 +3,9 @@
 Embedded (the default, no server): one project folder (``settings.project_dir``) holds
 
 * ``launchpad.json`` — FireWorks' LaunchPad on mongomock, persisted as one JSON file
-  (the ``fireworks[mongomock]`` extra: mongomock-persistence's file format);
+  (the ``fireworks[mongomock]`` extra: mongomock-persistence's file format); while a
+  LaunchPad is open its saves are appended to ``launchpad.journal`` and folded back into
+  ``launchpad.json`` when it closes (:mod:`~polaronflow.workflows.runtime.lpfile`);
 * ``jobstore/`` — the jobflow JobStore, one SQLite file with indexed fields
   (:class:`~polaronflow.workflows.runtime.montystore.SQLiteStore`, safe for several workers);
 * ``launchpad.lock`` — a ``filelock.FileLock``.
@@ -11,8 +13,9 @@ Embedded (the default, no server): one project folder (``settings.project_dir``)
 mongomock-persistence reads its file when a client is made and writes it when the client is
 garbage-collected (at process exit). Two processes would each write back their own copy and
 one workflow would be lost. :func:`embedded_launchpad` therefore opens the file only under
-the lock, writes it back explicitly and atomically (temporary file + rename) before
-releasing the lock, and disarms mongomock-persistence's exit-time write. MongoDB (a
+the lock, writes it back explicitly and atomically (temporary file + rename; journal lines
+appended and synced in between) before releasing the lock, and never lets
+mongomock-persistence write at exit. MongoDB (a
 ``my_launchpad.yaml`` plus a ``jobflow.yaml``) is the answer for many concurrent workers.
 
 Submission is idempotent: a campaign is identified by its fingerprint
@@ -26,7 +29,6 @@ of the same campaign at the same instant can still both pass the check.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,7 +52,6 @@ LAUNCHPAD_FILE = "launchpad.json"
 LOCK_FILE = "launchpad.lock"
 JOBSTORE_DIR = "jobstore"
 RUNS_DIR = "runs"
-_ENV = "MONGOMOCK_SERVERSTORE_FILE"
 
 
 class SubmitResult(BaseModel):
@@ -82,19 +83,6 @@ def _settings(settings: PolaronflowSettings | None) -> PolaronflowSettings:
 
 
 @contextlib.contextmanager
-def _env(name: str, value: str) -> Iterator[None]:
-    old = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = old
-
-
-@contextlib.contextmanager
 def embedded_launchpad(
     project_dir: str | Path | None = None,
     timeout: float | None = None,
@@ -104,9 +92,11 @@ def embedded_launchpad(
 
     Use it for everything that touches the embedded store (adding workflows, ``rapidfire``,
     queries); nothing is saved if the block raises. The LaunchPad it yields has a
-    ``polaronflow_checkpoint()`` function that saves the store as it is now (atomically, while
-    the lock is held): long blocks such as ``polaronflow launch`` call it as jobs finish, so
-    read-only readers see the progress.
+    ``polaronflow_checkpoint()`` function that saves the store as it is now (while the lock
+    is held; the first time the whole file atomically, then the changed documents appended to
+    ``launchpad.journal`` and synced, see :class:`~.lpfile.StoreFile`): long blocks such as
+    ``polaronflow launch`` call it as jobs start and finish, so read-only readers see the
+    progress. Closing writes the whole file again and removes the journal.
 
     Parameters
     ----------
@@ -116,7 +106,8 @@ def embedded_launchpad(
         Seconds to wait for the lock; default ``settings.lock_timeout``.
     read_only
         Read the last saved state without taking the lock (for ``polaronflow status`` while a
-        launch holds it): every save is an atomic rename, so the file read is always whole.
+        launch holds it): the file is only ever replaced by an atomic rename and the journal
+        only appended to, so what is read is always a whole saved state.
         Nothing is created or saved; a project without a LaunchPad file reads as empty.
 
     Yields
@@ -156,39 +147,20 @@ def embedded_launchpad(
     try:
         if not db_file.exists():
             write_text_atomic(db_file, "{}")
-        _check_readable(db_file)
         store = _open_server_store(db_file)
         lp = _launchpad_on(store)
 
+        # the first save writes the whole file; later ones append the changed documents to
+        # launchpad.journal (lpfile.StoreFile); closing folds the journal into the file
         def checkpoint() -> None:
-            import bson.json_util
-
-            write_text_atomic(db_file, bson.json_util.dumps(store.to_dict()))
+            # a plain function, as launch's _serialise leaves it alone (not a bound method)
+            store._pf_file.save()
 
         lp.polaronflow_checkpoint = checkpoint
         yield lp
-        checkpoint()
+        store._pf_file.close()
     finally:
         lock.release()
-
-
-def _check_readable(db_file: Path) -> None:
-    import bson.json_util
-
-    try:
-        data = bson.json_util.loads(db_file.read_text(encoding="utf-8") or "{}")
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"embedded LaunchPad file {db_file} cannot be read: {exc}") from exc
-    # mongomock-persistence's shape: {database: {collection: {...}}}; anything else would fail
-    # deep inside mongomock with a traceback
-    if not isinstance(data, dict) or not all(
-        isinstance(db, dict) and all(isinstance(c, dict) for c in db.values())
-        for db in data.values()
-    ):
-        raise ConfigError(
-            f"embedded LaunchPad file {db_file} is not a LaunchPad store (wrong shape); "
-            "restore it from a backup or move it away"
-        )
 
 
 @contextlib.contextmanager
@@ -202,24 +174,71 @@ def _read_only_launchpad(db_file: Path) -> Iterator[LaunchPad]:
         if not db_file.is_file():
             source = Path(tmp) / LAUNCHPAD_FILE
             source.write_text("{}", encoding="utf-8")
-        _check_readable(source)
         lp = _launchpad_on(_open_server_store(source), initialise=False)
         lp.polaronflow_checkpoint = None  # nothing is ever saved
         yield lp
 
 
 def _open_server_store(db_file: Path):
-    # Importing mongomock_persistence patches mongomock's stores to load/save a JSON file.
-    import mongomock_persistence
+    """mongomock's store read from ``db_file`` (one parse; see :mod:`.lpfile`).
 
-    with _env(_ENV, str(db_file)):
-        store = mongomock_persistence.ServerStore(str(db_file))
-    # Never write at garbage collection / exit: that write happens outside the lock and
-    # would overwrite workflows another process added in the meantime.
-    finalizer = getattr(store, "_finalizer", None)
-    if finalizer is not None:
-        finalizer.detach()
-    return store
+    mongomock-persistence's own ``ServerStore`` would read the file too, and write it back at
+    garbage collection / exit, outside the lock, overwriting workflows another process added
+    in the meantime: the store built here has no such write.
+    """
+    from polaronflow.workflows.runtime.lpfile import load_store
+
+    with _file_errors(db_file):
+        return load_store(db_file)
+
+
+@contextlib.contextmanager
+def _file_errors(db_file: Path) -> Iterator[None]:
+    """An unreadable LaunchPad file or one of the wrong shape as a one-line ConfigError."""
+    from polaronflow.workflows.runtime.lpfile import WrongShapeError
+
+    try:
+        yield
+    except WrongShapeError:
+        # anything else would fail deep inside mongomock with a traceback
+        raise ConfigError(
+            f"embedded LaunchPad file {db_file} is not a LaunchPad store (wrong shape); "
+            "restore it from a backup or move it away"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"embedded LaunchPad file {db_file} cannot be read: {exc}") from exc
+
+
+#: The embedded LaunchPad's database name (``LaunchPad(name=...)``).
+LAUNCHPAD_DB = "fireworks"
+
+
+def read_embedded_documents(
+    project_dir: str | Path, collections: list[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """The documents of the embedded LaunchPad's ``collections`` as last saved.
+
+    Read without the lock (the file is only replaced atomically and its journal only appended
+    to, so what is read is a whole saved state) and without FireWorks or mongomock, for
+    read-only views such as ``polaronflow status``. Extended JSON stays as written
+    (``{"$date": ...}``, ``{"$oid": ...}``). A project without a LaunchPad file reads as empty.
+
+    Raises
+    ------
+    ConfigError
+        The project path is not a folder, or the file is unreadable or of the wrong shape.
+    """
+    from polaronflow.workflows.runtime.lpfile import documents, read_state
+
+    project = Path(project_dir).expanduser()
+    db_file = project / LAUNCHPAD_FILE
+    if project.exists() and not project.is_dir():
+        raise ConfigError(f"project folder {project} is not a folder")
+    if not db_file.is_file():
+        return {name: [] for name in collections}
+    with _file_errors(db_file):
+        data = read_state(db_file, raw=True)
+        return {name: documents(data, LAUNCHPAD_DB, name) for name in collections}
 
 
 def _launchpad_on(store, initialise: bool = True) -> LaunchPad:
@@ -236,7 +255,7 @@ def _launchpad_on(store, initialise: bool = True) -> LaunchPad:
     # FireWorks picks its MongoClient class when it is first imported; an explicit client on
     # our store works whichever class that was.
     with mock.patch.object(lp_module, "MongoClient", client):
-        lp = LaunchPad(name="fireworks", strm_lvl="ERROR")
+        lp = LaunchPad(name=LAUNCHPAD_DB, strm_lvl="ERROR")
     if initialise and lp.fw_id_assigner.find_one({}) is None:
         lp.reset("", require_password=False)
     return lp
