@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from polaronflow.analysis import _bytesio, _outcar, _vasprun
+from polaronflow.analysis import _bytesio, _outcar, _partial, _vasprun
 from polaronflow.analysis.rundata import SYNTHETIC_MARKER, RunData
 from polaronflow.errors import RunReadError
 
@@ -42,6 +42,7 @@ __all__ = [
     "StructureData",
     "find_run_files",
     "functional_label",
+    "open_partial",
     "read_doscar",
     "read_incar",
     "read_outcar_moments",
@@ -263,11 +264,17 @@ def read_run(
 # --- vasprun.xml ------------------------------------------------------------------------
 
 
-def _open_vasprun(path: Path, *, keep_partial: bool) -> tuple[Any, bool]:
-    """(buffer, gzip stream complete) with the kind checks every caller needs."""
+def _open_vasprun(
+    path: Path, *, keep_partial: bool, stop_after: bytes | None = None
+) -> tuple[Any, bool]:
+    """(buffer, gzip stream complete) with the kind checks every caller needs.
+
+    ``stop_after``: a gzipped file is inflated only up to that tag (a plain file is mapped
+    whole anyway, and only the pages looked at are read).
+    """
     if _bytesio.is_gzip(path):
         elide = _BIG_BLOCKS if keep_partial else _BIG_BLOCKS + _PARTIAL_BLOCK
-        buf, stream_ok = _bytesio.gunzip(path, elide)
+        buf, stream_ok = _bytesio.gunzip(path, elide, stop_after=stop_after)
     else:
         buf, stream_ok = _bytesio.map_plain(path), True
     if len(buf) == 0:
@@ -874,6 +881,10 @@ def read_pdos(run_or_path: RunData | str | Path) -> tuple[np.ndarray, list[str],
             _read_partial(tmp, buf, lay.partial, nspin)
     if tmp.pdos is None and "doscar" in files:
         _fill_from_doscar(tmp, files["doscar"], pdos=True)
+    if tmp.pdos is None and tmp.problems:
+        # A projected DOS is there but does not read: say so, never "no projected DOS".
+        where = files.get("vasprun") or files.get("doscar") or tmp.path
+        raise RunReadError(f"{where}: unreadable projected DOS: {tmp.problems[0]}")
     if tmp.pdos is None:
         raise RunReadError(
             f"{tmp.path}: no projected DOS (vasprun.xml <partial> or DOSCAR site blocks; "
@@ -884,6 +895,29 @@ def read_pdos(run_or_path: RunData | str | Path) -> tuple[np.ndarray, list[str],
         if run.dos_energies is None:
             run.dos_energies = tmp.dos_energies
     return tmp.pdos, list(tmp.pdos_orbitals or []), tmp.dos_energies
+
+
+def open_partial(run: RunData) -> _partial.PartialIndex | None:
+    """The ``<partial>`` block of a run's vasprun.xml, indexed for windowed element sums.
+
+    Only the set headers are looked at (a plain file is memory-mapped; a gzipped one is
+    inflated up to ``</partial>``).  None when there is no vasprun.xml ``<partial>`` block or
+    it is not the regular layout VASP writes: callers then use :func:`read_pdos`, whose full
+    parse reports what is wrong.  Rows are in the grid of ``run.dos_energies``.
+    """
+    if "vasprun" not in run.files or not run.species or run.dos_energies is None:
+        return None
+    try:
+        buf, _ = _open_vasprun(run.files["vasprun"], keep_partial=True, stop_after=b"</partial>")
+    except RunReadError:
+        return None
+    lay = _vasprun.locate(buf, len(run.species))
+    if not lay.partial:
+        return None
+    index = _partial.index_partial(buf, lay.partial, len(run.species), run.ispin)
+    if index is None or index.nedos != len(run.dos_energies):
+        return None
+    return index
 
 
 # --- derived quantities -------------------------------------------------------------------

@@ -1,0 +1,205 @@
+"""Windowed reading of a vasprun.xml ``<partial>`` block: element sums over a few grid rows.
+
+The analysis needs two things from the site/orbital-projected DOS of a run with an in-gap
+level: the DOS projected on the host elements over the energy window around the level, and
+the element shares at the level's grid point.  Both are sums over sites and orbitals, and both
+only concern the rows of the energy grid between the host valence band and the conduction
+onset.  VASP writes every ``(ion, spin)`` set of ``<partial>`` as ``NEDOS`` rows of one
+Fortran format, so once the first row of each set is located (a few bytes per set, checked
+against the ``ion N`` / ``spin S`` headers and the set's closing tag), row ``k`` of any set is
+at a known byte offset: the rows of the window are sliced out of the memory map (the rest of
+the ~200 MB block is never paged in) and their digits summed column-wise with numpy, over the
+sites of each element first and then over the digit columns (integer mantissas, exact in
+float64, one correctly rounded division at the end).
+
+Anything unexpected (rows of different lengths, exponents, ``****``, a set that does not hold
+``NEDOS`` rows, headers out of order) makes :func:`index_partial` or
+:meth:`PartialIndex.element_sums` return None, and the caller falls back to the full parse of
+:func:`polaronflow.analysis.readers.read_pdos` (and its errors).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+#: ' ', '-' and '.' minus ord('0') in uint8 arithmetic (digits become 0-9).
+_X_SP, _X_MINUS, _X_DOT = np.uint8(32 - 48 + 256), np.uint8(45 - 48 + 256), np.uint8(46 - 48 + 256)
+_X_LT, _X_NL = np.uint8(60 - 48), np.uint8(10 - 48 + 256)
+
+
+@dataclass
+class PartialIndex:
+    """Where every ``(ion, spin)`` set of a ``<partial>`` block starts, and its row format."""
+
+    buf: Any
+    #: (nions * nspin,) byte offset of the first row line of each set, ion-major.
+    starts: np.ndarray
+    nions: int
+    nspin: int
+    nedos: int
+    #: bytes per row line (newline included); the numbers lie in columns [c0, c1).
+    length: int
+    c0: int
+    c1: int
+    #: column (relative to c0) of each field's decimal point, and digits after it.
+    dots: np.ndarray
+    frac: int
+
+    def element_sums(
+        self, species: list[str], start: int, stop: int
+    ) -> dict[str, np.ndarray] | None:
+        """{element: (nspin, stop - start)} the DOS of rows [start, stop) summed over the
+        element's sites and all orbitals, states/eV; None when the rows are not plain
+        fixed-width decimals (the caller then parses the block in full)."""
+        start, stop = max(0, start), min(self.nedos, stop)
+        nrows = stop - start
+        if len(species) != self.nions or nrows <= 0:
+            return None
+        # The orbital fields: everything right of the energy field.
+        f0 = int(self.dots[0]) + self.frac + 1
+        dots = self.dots[1:] - f0
+        width = self.c1 - self.c0 - f0
+        weights = np.zeros(width)
+        bounds = [0]
+        for d in dots:
+            hi = int(d) + self.frac + 1
+            for col in range(bounds[-1], hi):
+                if col != d:
+                    weights[col] = 10.0 ** (self.frac + d - col - (1 if col < d else 0))
+            bounds.append(hi)
+        # A few ions at a time, so that the passes below run in cache.
+        step = max(1, (4 << 20) // (nrows * self.length * self.nspin))
+        out: dict[str, np.ndarray] = {}
+        for el in dict.fromkeys(species):
+            ions = [i for i, sp in enumerate(species) if sp == el]
+            total = np.zeros((self.nspin, nrows))
+            for k in range(0, len(ions), step):
+                part = self._sum_rows(ions[k : k + step], start, nrows, f0, dots, bounds, weights)
+                if part is None:
+                    return None
+                total += part
+            out[el] = total / 10.0**self.frac
+        return out
+
+    def _sum_rows(
+        self,
+        ions: list[int],
+        start: int,
+        nrows: int,
+        f0: int,
+        dots: np.ndarray,
+        bounds: list[int],
+        weights: np.ndarray,
+    ) -> np.ndarray | None:
+        """(nspin, nrows) sum over ``ions`` and orbitals of the rows, times 10**frac."""
+        L, nspin = self.length, self.nspin
+        lo = self.c0 - 3  # from "<r>" to the end of the line
+        sets = [s for i in ions for s in self.starts[i * nspin : (i + 1) * nspin]]
+        # digits become 0-9, ' ' 240, '-' 253, '.' 254, '<' 12, newline 218
+        raw = np.empty((len(sets), nrows, L - lo), np.uint8)
+        for j, s in enumerate(sets):
+            rows = np.frombuffer(self.buf, np.uint8, count=nrows * L, offset=int(s) + start * L)
+            np.subtract(rows.reshape(nrows, L)[:, lo:], np.uint8(48), out=raw[j])
+        if not (
+            (raw[..., 0] == _X_LT).all()
+            and (raw[..., self.c1 - lo] == _X_LT).all()
+            and (raw[..., -1] == _X_NL).all()
+        ):
+            return None
+        x = raw[..., 3 + f0 : self.c1 - lo].reshape(len(ions), nspin, nrows, -1)
+        gaps = np.diff(dots)
+        if len(dots) > 1 and (gaps == gaps[0]).all():  # fields of one width: a strided view
+            at: Any = slice(int(dots[0]), int(dots[-1]) + 1, int(gaps[0]))
+        else:
+            at = dots
+        if not (x[..., at] == _X_DOT).all():
+            return None
+        x[..., at] = 0  # the points carry no weight
+        if bounds[-1] < x.shape[-1] and not (x[..., bounds[-1] :] == _X_SP).all():
+            return None
+        bad = (x > 9) & (x != _X_SP)
+        negative = False
+        if bad.any():
+            minus = x == _X_MINUS
+            if (bad & ~minus).any():
+                return None
+            negative = True
+        if negative:
+            # A negative projection (tetrahedron method): the sign per field, then the sum.
+            digits = np.where(x < 10, x, np.uint8(0))
+            mant = np.add.reduceat(digits * weights, bounds[:-1], axis=-1)
+            neg = np.logical_or.reduceat(minus, bounds[:-1], axis=-1)
+            return np.where(neg, -mant, mant).sum(axis=(0, 3))
+        # Blanks (240) and the zeroed points to 0 with one mask, the digits summed over the
+        # sites first (exact integers), then weighed by their decimal place.
+        x &= np.uint8(15)
+        return np.add.reduce(x, axis=0, dtype=np.uint16) @ weights
+
+
+def index_partial(buf: Any, span: tuple[int, int], nions: int, nspin: int) -> PartialIndex | None:
+    """Locate the first row of every set of the ``<partial>`` block at ``span`` of ``buf``.
+
+    Touches only the headers between sets.  Returns None when the block does not have the
+    expected ion-major ``nions`` x ``nspin`` sets of equal, fixed-width rows.
+    """
+    a, b = span
+    if nions <= 0 or nspin <= 0:
+        return None
+    first = buf.find(b"<r>", a, b)
+    if first < 0:
+        return None
+    ls = buf.rfind(b"\n", a, first) + 1
+    le = buf.find(b"\n", first, b) + 1
+    close = buf.find(b"</set>", first, b)
+    if le <= 0 or close < 0:
+        return None
+    length = le - ls
+    nedos, rem = divmod(buf.rfind(b"\n", ls, close) + 1 - ls, length)
+    if rem or nedos == 0:
+        return None
+    row0 = bytes(buf[ls:le])
+    c0 = row0.find(b"<r>") + 3
+    c1 = row0.rfind(b"</r>")
+    if c0 < 3 or c1 <= c0:
+        return None
+    numbers = np.frombuffer(row0[c0:c1], np.uint8)
+    dots = np.flatnonzero(numbers == 46)
+    if len(dots) < 2:
+        return None
+    fracs = set()
+    for d in dots:
+        k = d + 1
+        while k < len(numbers) and 48 <= numbers[k] <= 57:
+            k += 1
+        fracs.add(int(k - d - 1))
+    if len(fracs) != 1 or 0 in fracs:
+        return None
+    starts = np.empty(nions * nspin, dtype=np.int64)
+    prev = a
+    for k in range(nions * nspin):
+        ion, spin = divmod(k, nspin)
+        at = buf.find(b"<r>", prev, min(b, prev + 1024))
+        if at < 0:
+            return None
+        row = buf.rfind(b"\n", prev, at) + 1
+        head = bytes(buf[prev:row])
+        if f'comment="spin {spin + 1}"'.encode() not in head:
+            return None
+        if spin == 0 and f'comment="ion {ion + 1}"'.encode() not in head:
+            return None
+        if k and b"</set>" not in head:
+            return None
+        end = row + nedos * length
+        last = bytes(buf[end - length : end + 64])
+        if last[c0 - 3 : c0] != b"<r>" or last[c1 : c1 + 4] != b"</r>" or last[length - 1] != 10:
+            return None
+        if not last[length:].lstrip().startswith(b"</set>"):
+            return None
+        starts[k] = row
+        prev = end
+    if buf.find(b"<r>", prev, b) >= 0:  # more sets than ions x spins
+        return None
+    return PartialIndex(buf, starts, nions, nspin, nedos, length, c0, c1, dots, fracs.pop())
