@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-#: ' ', '-' and '.' minus ord('0') in uint8 arithmetic (digits become 0-9).
-_X_SP, _X_MINUS, _X_DOT = np.uint8(32 - 48 + 256), np.uint8(45 - 48 + 256), np.uint8(46 - 48 + 256)
-_X_LT, _X_NL = np.uint8(60 - 48), np.uint8(10 - 48 + 256)
+#: bytes after OR 0x10: '<', newline, '.', '-', '0', '9'.
+_LT, _NL16, _DOT16, _MINUS16 = np.uint8(0x3C), np.uint8(0x1A), np.uint8(0x3E), np.uint8(0x3D)
+_ZERO, _NINE = np.uint8(0x30), np.uint8(0x39)
 
 
 @dataclass
@@ -98,15 +98,17 @@ class PartialIndex:
         L, nspin = self.length, self.nspin
         lo = self.c0 - 3  # from "<r>" to the end of the line
         sets = [s for i in ions for s in self.starts[i * nspin : (i + 1) * nspin]]
-        # digits become 0-9, ' ' 240, '-' 253, '.' 254, '<' 12, newline 218
+        # OR 0x10 maps ' ' to '0' and keeps the digits; '<' stays, newline becomes 0x1a,
+        # '.' 0x3e, '-' 0x3d, and '*', '+', letters (overflow, exponents, NaN) fall outside
+        # '0'-'9' (only the punctuation !"#$%&'() would pass, which VASP never writes here).
         raw = np.empty((len(sets), nrows, L - lo), np.uint8)
         for j, s in enumerate(sets):
             rows = np.frombuffer(self.buf, np.uint8, count=nrows * L, offset=int(s) + start * L)
-            np.subtract(rows.reshape(nrows, L)[:, lo:], np.uint8(48), out=raw[j])
+            np.bitwise_or(rows.reshape(nrows, L)[:, lo:], np.uint8(16), out=raw[j])
         if not (
-            (raw[..., 0] == _X_LT).all()
-            and (raw[..., self.c1 - lo] == _X_LT).all()
-            and (raw[..., -1] == _X_NL).all()
+            (raw[..., 0] == _LT).all()
+            and (raw[..., self.c1 - lo] == _LT).all()
+            and (raw[..., -1] == _NL16).all()
         ):
             return None
         x = raw[..., 3 + f0 : self.c1 - lo].reshape(len(ions), nspin, nrows, -1)
@@ -115,28 +117,25 @@ class PartialIndex:
             at: Any = slice(int(dots[0]), int(dots[-1]) + 1, int(gaps[0]))
         else:
             at = dots
-        if not (x[..., at] == _X_DOT).all():
+        if not (x[..., at] == _DOT16).all():
             return None
-        x[..., at] = 0  # the points carry no weight
-        if bounds[-1] < x.shape[-1] and not (x[..., bounds[-1] :] == _X_SP).all():
+        x[..., at] = _ZERO  # the points carry no weight
+        if bounds[-1] < x.shape[-1] and not (x[..., bounds[-1] :] == _ZERO).all():
             return None
-        bad = (x > 9) & (x != _X_SP)
-        negative = False
-        if bad.any():
-            minus = x == _X_MINUS
-            if (bad & ~minus).any():
-                return None
-            negative = True
-        if negative:
-            # A negative projection (tetrahedron method): the sign per field, then the sum.
-            digits = np.where(x < 10, x, np.uint8(0))
-            mant = np.add.reduceat(digits * weights, bounds[:-1], axis=-1)
-            neg = np.logical_or.reduceat(minus, bounds[:-1], axis=-1)
-            return np.where(neg, -mant, mant).sum(axis=(0, 3))
-        # Blanks (240) and the zeroed points to 0 with one mask, the digits summed over the
-        # sites first (exact integers), then weighed by their decimal place.
-        x &= np.uint8(15)
-        return np.add.reduce(x, axis=0, dtype=np.uint16) @ weights
+        if x.min() >= _ZERO and x.max() <= _NINE:
+            # Plain digits: summed over the sites first (exact integers), then weighed by
+            # their decimal place; each byte carried '0' = 48 on top of its digit.
+            wide = np.uint16 if len(ions) * int(_NINE) < 1 << 16 else np.uint32
+            sums = np.add.reduce(x, axis=0, dtype=wide).astype(np.int64) - 48 * len(ions)
+            return sums @ weights
+        minus = x == _MINUS16
+        if not ((x >= _ZERO) & ((x <= _NINE) | minus)).all():
+            return None
+        # A negative projection (tetrahedron method): the sign per field, then the sum.
+        digits = np.where(minus, np.uint8(0), x - _ZERO)
+        mant = np.add.reduceat(digits * weights, bounds[:-1], axis=-1)
+        neg = np.logical_or.reduceat(minus, bounds[:-1], axis=-1)
+        return np.where(neg, -mant, mant).sum(axis=(0, 3))
 
 
 def index_partial(buf: Any, span: tuple[int, int], nions: int, nspin: int) -> PartialIndex | None:

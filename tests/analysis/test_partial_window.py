@@ -102,6 +102,29 @@ def test_windowed_sums_equal_full_pdos(emulated):
             np.testing.assert_allclose(sums[el], expect, rtol=1e-12, atol=1e-12)
 
 
+def test_negative_projections_keep_their_sign(emulated, tmp_path):
+    # The tetrahedron method can print small negative projections: the same width, a '-'.
+    raw = (emulated / "vasprun.xml").read_bytes()
+    at = raw.index(b'<set comment="ion 3">', raw.index(b"<partial>"))
+    rows = [raw.index(b"<r>", at)]
+    for _ in range(300):
+        rows.append(raw.index(b"<r>", rows[-1] + 1))
+    edited = bytearray(raw)
+    for k, i in ((0, rows[280]), (1, rows[281])):
+        j = i + 3 + 11 * (2 + k)  # the second/third orbital column of two rows
+        edited[j : j + 11] = b"    -0.0123"
+    (tmp_path / "vasprun.xml").write_bytes(bytes(edited))
+    run = read_run(tmp_path, strict=False)
+    full = read_run(tmp_path, pdos=True, strict=False)
+    assert (full.pdos < 0).sum() == 2
+    sums = open_partial(run).element_sums(run.species, 200, 320)
+    el = run.species[2]
+    mask = np.array(run.species) == el
+    np.testing.assert_allclose(
+        sums[el], full.pdos[mask][..., 200:320].sum(axis=(0, 2)), rtol=1e-12, atol=1e-12
+    )
+
+
 def test_emulated_level_windowed_equals_full_parse(emulated, capsys, monkeypatch):
     _no_full_parse(monkeypatch)
     code, report, err = _analyze([str(emulated)], capsys)
