@@ -26,8 +26,10 @@ _VERSION = re.compile(rb"^\s*(vasp\.[^\s]+)", re.M)
 
 #: OUTCAR parameter echo: name -> (regex, kind).  Searched after "Dimension of arrays" so
 #: that POTCAR header lines (which also contain "=") cannot match.
+#: The patterns start with the literal name (so the regex engine can jump between its
+#: occurrences); :func:`_param_match` rejects a name that is the tail of a longer one.
 _PARAMS: dict[str, tuple[re.Pattern[bytes], str]] = {
-    name: (re.compile(rb"(?<![A-Za-z_])" + re.escape(name.encode()) + rb"\s*=\s*([^\s;]+)"), kind)
+    name: (re.compile(re.escape(name.encode()) + rb"\s*=\s*([^\s;]+)"), kind)
     for name, kind in (
         ("ISPIN", "int"),
         ("NELM", "int"),
@@ -176,6 +178,15 @@ def _parse_mag_table(buf: Any, at: int) -> tuple[np.ndarray, np.ndarray, list[st
     return arr[:, -1].copy(), arr[:, :-1].copy(), header[:-1]
 
 
+def _param_match(pat: re.Pattern[bytes], block: bytes) -> re.Match[bytes] | None:
+    """The first match of ``pat`` not preceded by a letter or '_' (``NELM``, not ``ENELM``)."""
+    for m in pat.finditer(block):
+        before = block[m.start() - 1 : m.start()]
+        if not (before.isalpha() or before == b"_"):
+            return m
+    return None
+
+
 def parse_outcar(buf: Any, *, full: bool) -> dict[str, Any]:
     """What the OUTCAR holds.  ``full`` also collects per-step energies and the structure."""
     out: dict[str, Any] = {"complete": tail_complete(buf)}
@@ -199,7 +210,7 @@ def parse_outcar(buf: Any, *, full: bool) -> dict[str, Any]:
         block = bytes(buf[head_end : head_end + 200_000])
         params: dict[str, Any] = {}
         for name, (pat, kind) in _PARAMS.items():
-            m = pat.search(block)
+            m = _param_match(pat, block)
             if not m:
                 continue
             tok = m.group(1).decode("latin-1")

@@ -327,6 +327,8 @@ def _read_vasprun(
             data.initial_lattice, data.initial_frac_coords = st
 
     lay = _vasprun.locate(buf, len(data.species))
+    if lay.partial and not _bytesio.is_gzip(path):
+        _PARTIAL_SPANS[_file_key(path)] = lay.partial
     if lay.complete and not any(buf.find(b"e_fr_energy", s, e) >= 0 for s, e in lay.calcs):
         # A complete file whose layout the byte-offset walker does not recognise (another
         # writer's formatting, say): let pymatgen's full XML parser read it.
@@ -897,6 +899,16 @@ def read_pdos(run_or_path: RunData | str | Path) -> tuple[np.ndarray, list[str],
     return tmp.pdos, list(tmp.pdos_orbitals or []), tmp.dos_energies
 
 
+#: (path, size, mtime) of a plain vasprun.xml -> byte span of its <partial> block, as found by
+#: read_run, so that open_partial need not skip through the file again.
+_PARTIAL_SPANS: dict[tuple[str, int, int], tuple[int, int]] = {}
+
+
+def _file_key(path: Path) -> tuple[str, int, int]:
+    st = path.stat()
+    return str(path.resolve()), st.st_size, st.st_mtime_ns
+
+
 def open_partial(run: RunData) -> _partial.PartialIndex | None:
     """The ``<partial>`` block of a run's vasprun.xml, indexed for windowed element sums.
 
@@ -907,14 +919,19 @@ def open_partial(run: RunData) -> _partial.PartialIndex | None:
     """
     if "vasprun" not in run.files or not run.species or run.dos_energies is None:
         return None
+    path = run.files["vasprun"]
     try:
-        buf, _ = _open_vasprun(run.files["vasprun"], keep_partial=True, stop_after=b"</partial>")
+        buf, _ = _open_vasprun(path, keep_partial=True, stop_after=b"</partial>")
     except RunReadError:
         return None
-    lay = _vasprun.locate(buf, len(run.species))
-    if not lay.partial:
+    # Where read_run found it in this very file (plain files: the offsets are the file's),
+    # else walk the landmarks again.
+    span = None if _bytesio.is_gzip(path) else _PARTIAL_SPANS.get(_file_key(path))
+    if span is None or bytes(buf[span[0] : span[0] + 9]) != b"<partial>":
+        span = _vasprun.locate(buf, len(run.species)).partial
+    if not span:
         return None
-    index = _partial.index_partial(buf, lay.partial, len(run.species), run.ispin)
+    index = _partial.index_partial(buf, span, len(run.species), run.ispin)
     if index is None or index.nedos != len(run.dos_energies):
         return None
     return index
