@@ -530,6 +530,13 @@ class _DosCurve:
         return dict(sorted(shares.items(), key=lambda kv: -kv[1]))
 
 
+def _median(x: np.ndarray) -> float:
+    """``np.median`` of a 1-d array without its NaN check (which imports ``numpy.ma``)."""
+    s = np.sort(x)
+    n = len(s)
+    return float((s[(n - 1) // 2] + s[n // 2]) / 2)
+
+
 def _dos_level(
     run: RunData,
     res: ElectronicAnalysis,
@@ -576,7 +583,7 @@ def _dos_level(
         float(e[c - 1] + (thr - d0) * (e[c] - e[c - 1]) / (d1 - d0)) if d1 != d0 else float(e[c])
     )
     level = float(e[peak])
-    step = float(np.median(np.diff(e)))
+    step = _median(np.diff(e))
     if onset - level < step:
         # The peak and the conduction onset are not resolved on this grid (e.g. a relaxation
         # with VASP's default NEDOS): a depth here would be noise, possibly negative.
@@ -595,6 +602,6 @@ def _dos_level(
         detail=(
             f"{source}: in-gap peak {height:.2f} states/eV at {level:.3f} eV; conduction onset "
             f"where the DOS first exceeds {onset_fraction:g} × the peak ({onset:.3f} eV); "
-            f"grid step {float(np.median(np.diff(e))):.3f} eV"
+            f"grid step {step:.3f} eV"
         ),
     )

@@ -99,6 +99,8 @@ def _exception_classes(name: str) -> tuple[type[BaseException], ...]:
 
     found: list[type[BaseException]] = []
     for module in ("typer._click.exceptions", "typer.exceptions", "click.exceptions"):
+        if module.startswith("click") and "click" not in sys.modules:
+            continue  # typer vendors its own: plain click raises nothing unless imported
         try:
             cls = getattr(importlib.import_module(module), name, None)
         except ImportError:
