@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import mmap
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from polaronflow.errors import RunReadError
@@ -109,6 +110,30 @@ def gunzip(path: Path, elide: Elide = (), stop_after: bytes | None = None) -> tu
     if filt is not None:
         filt.finish(parts)
     return b"".join(parts), bool(d.eof)
+
+
+def iter_gunzip(path: Path) -> Iterator[bytes]:
+    """The decompressed bytes of a gzip file, chunk by chunk (stop iterating to stop reading).
+
+    Raises
+    ------
+    RunReadError
+        A corrupt stream.
+    """
+    d = _zlib_impl.decompressobj(31)
+    try:
+        with open(path, "rb") as fh:
+            while not d.eof:
+                raw = fh.read(_CHUNK_IN)
+                if not raw:
+                    break
+                while raw:
+                    chunk = d.decompress(raw, _CHUNK_OUT)
+                    raw = d.unconsumed_tail
+                    if chunk:
+                        yield chunk
+    except Exception as exc:  # zlib.error / isal's IsalError: both mean a corrupt stream
+        raise RunReadError(f"{path}: not a readable gzip file ({exc})") from exc
 
 
 def _contains(parts: list[bytes], seen: int, tag: bytes) -> bool:

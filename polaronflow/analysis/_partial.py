@@ -20,6 +20,7 @@ Anything unexpected (rows of different lengths, exponents, ``****``, a set that 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +48,19 @@ class PartialIndex:
     #: column (relative to c0) of each field's decimal point, and digits after it.
     dots: np.ndarray
     frac: int
+    #: the grid row of the first row held per set, and the rows per set in the file (a
+    #: streamed gzip keeps only rows [row0, row0 + nedos) of each set).
+    row0: int = 0
+    total: int = -1
+
+    def __post_init__(self) -> None:
+        if self.total < 0:
+            self.total = self.nedos
+
+    def covers(self, start: int, stop: int) -> bool:
+        """Whether grid rows [start, stop) (clipped to the grid) are held."""
+        start, stop = max(0, start), min(self.total, stop)
+        return self.row0 <= start and stop <= self.row0 + self.nedos
 
     def element_sums(
         self, species: list[str], start: int, stop: int
@@ -54,8 +68,11 @@ class PartialIndex:
         """{element: (nspin, stop - start)} the DOS of rows [start, stop) summed over the
         element's sites and all orbitals, states/eV; None when the rows are not plain
         fixed-width decimals (the caller then parses the block in full)."""
-        start, stop = max(0, start), min(self.nedos, stop)
+        start, stop = max(0, start), min(self.total, stop)
+        if not self.covers(start, stop):
+            return None
         nrows = stop - start
+        start -= self.row0  # row index inside the rows held
         if len(species) != self.nions or nrows <= 0:
             return None
         # The orbital fields: everything right of the energy field.
@@ -138,11 +155,91 @@ class PartialIndex:
         return np.where(neg, -mant, mant).sum(axis=(0, 3))
 
 
-def index_partial(buf: Any, span: tuple[int, int], nions: int, nspin: int) -> PartialIndex | None:
+class ByteStream:
+    """A forward-only byte source (a gzip stream being inflated) with the ``find``/``rfind``/
+    slicing of ``bytes`` on absolute offsets, keeping only what lies past :meth:`release`."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self.chunks = chunks
+        self.data = bytearray()
+        self.base = 0  # absolute offset of data[0]
+        self.eof = False
+
+    def _more(self) -> bool:
+        chunk = next(self.chunks, None)
+        if chunk is None:
+            self.eof = True
+            return False
+        self.data += chunk
+        return True
+
+    def _ensure(self, end: int) -> None:
+        while self.base + len(self.data) < end and not self.eof:
+            self._more()
+
+    def release(self, upto: int) -> None:
+        """Forget the bytes before ``upto`` (compacted in large steps, not per call)."""
+        cut = upto - self.base
+        if cut > (4 << 20) and cut > len(self.data) // 2:
+            del self.data[:cut]
+            self.base = upto
+
+    def find(self, sub: bytes, start: int, end: int = 1 << 62) -> int:
+        pos = start
+        while True:
+            avail = self.base + len(self.data)
+            at = self.data.find(sub, max(0, pos - self.base), min(end, avail) - self.base)
+            if at >= 0:
+                return at + self.base
+            if avail >= end or not self._more():
+                return -1
+            pos = max(start, avail - len(sub) + 1)
+
+    def rfind(self, sub: bytes, start: int, end: int) -> int:
+        self._ensure(end)
+        at = self.data.rfind(sub, max(0, start - self.base), end - self.base)
+        return at + self.base if at >= 0 else -1
+
+    def __getitem__(self, span: slice) -> bytes:
+        self._ensure(span.stop)
+        return bytes(self.data[span.start - self.base : span.stop - self.base])
+
+
+def _row_format(row: bytes) -> tuple[int, int, np.ndarray, int] | None:
+    """(c0, c1, decimal points, decimals) of a ``<r>`` row line, or None if irregular."""
+    c0 = row.find(b"<r>") + 3
+    c1 = row.rfind(b"</r>")
+    if c0 < 3 or c1 <= c0:
+        return None
+    numbers = np.frombuffer(row[c0:c1], np.uint8)
+    dots = np.flatnonzero(numbers == 46)
+    if len(dots) < 2:
+        return None
+    fracs = set()
+    for d in dots:
+        k = d + 1
+        while k < len(numbers) and 48 <= numbers[k] <= 57:
+            k += 1
+        fracs.add(int(k - d - 1))
+    if len(fracs) != 1 or 0 in fracs:
+        return None
+    return c0, c1, dots, fracs.pop()
+
+
+def index_partial(
+    buf: Any,
+    span: tuple[int, int],
+    nions: int,
+    nspin: int,
+    keep_rows: tuple[int, int] | None = None,
+) -> PartialIndex | None:
     """Locate the first row of every set of the ``<partial>`` block at ``span`` of ``buf``.
 
-    Touches only the headers between sets.  Returns None when the block does not have the
-    expected ion-major ``nions`` x ``nspin`` sets of equal, fixed-width rows.
+    Touches only the headers between sets (and the last row of each).  ``buf`` is random
+    access (mmap, bytes), or a :class:`ByteStream` with ``keep_rows``: then the grid rows
+    [lo, hi) of every set are copied out as the stream goes past, and the index holds only
+    those.  Returns None when the block does not have the expected ion-major ``nions`` x
+    ``nspin`` sets of equal, fixed-width rows.
     """
     a, b = span
     if nions <= 0 or nspin <= 0:
@@ -159,24 +256,15 @@ def index_partial(buf: Any, span: tuple[int, int], nions: int, nspin: int) -> Pa
     nedos, rem = divmod(buf.rfind(b"\n", ls, close) + 1 - ls, length)
     if rem or nedos == 0:
         return None
-    row0 = bytes(buf[ls:le])
-    c0 = row0.find(b"<r>") + 3
-    c1 = row0.rfind(b"</r>")
-    if c0 < 3 or c1 <= c0:
+    fmt = _row_format(buf[ls:le])
+    if fmt is None:
         return None
-    numbers = np.frombuffer(row0[c0:c1], np.uint8)
-    dots = np.flatnonzero(numbers == 46)
-    if len(dots) < 2:
-        return None
-    fracs = set()
-    for d in dots:
-        k = d + 1
-        while k < len(numbers) and 48 <= numbers[k] <= 57:
-            k += 1
-        fracs.add(int(k - d - 1))
-    if len(fracs) != 1 or 0 in fracs:
+    c0, c1, dots, frac = fmt
+    lo, hi = (0, nedos) if keep_rows is None else (max(0, keep_rows[0]), min(nedos, keep_rows[1]))
+    if hi <= lo:
         return None
     starts = np.empty(nions * nspin, dtype=np.int64)
+    kept: list[bytes] = []
     prev = a
     for k in range(nions * nspin):
         ion, spin = divmod(k, nspin)
@@ -197,8 +285,19 @@ def index_partial(buf: Any, span: tuple[int, int], nions: int, nspin: int) -> Pa
             return None
         if not last[length:].lstrip().startswith(b"</set>"):
             return None
-        starts[k] = row
+        if keep_rows is None:
+            starts[k] = row
+        else:
+            starts[k] = len(kept) * (hi - lo) * length
+            kept.append(bytes(buf[row + lo * length : row + hi * length]))
+            buf.release(end)
         prev = end
-    if buf.find(b"<r>", prev, b) >= 0:  # more sets than ions x spins
+    # After the last set: the ion's and the block's closing tags, no further rows.
+    tail = bytes(buf[prev : prev + 256])
+    if b"</partial>" not in tail or b"<r>" in tail.split(b"</partial>")[0]:
         return None
-    return PartialIndex(buf, starts, nions, nspin, nedos, length, c0, c1, dots, fracs.pop())
+    if keep_rows is None:
+        return PartialIndex(buf, starts, nions, nspin, nedos, length, c0, c1, dots, frac)
+    return PartialIndex(
+        b"".join(kept), starts, nions, nspin, hi - lo, length, c0, c1, dots, frac, lo, nedos
+    )

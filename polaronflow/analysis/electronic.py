@@ -437,23 +437,18 @@ class _DosCurve:
         self.d = np.full(n, np.nan)
         self.loaded = (0, 0)
         self.sums: dict[str, np.ndarray] | None = None  # per element, loaded rows only
-        self.index = None
-        self.source = "total DOS"
+        self.index = None  # the <partial> index, opened at the first load
         wanted = set(self.elements)
         # The windowed read even when ``run.pdos`` was read (``--plots``): the same sums, so
         # the same numbers to the last bit with or without figures.
-        if wanted and run.files and any(s in wanted for s in run.species):
-            from polaronflow.analysis.readers import open_partial
-
-            self.index = open_partial(run)
-        if self.index is not None:
-            self.source = self.label
-        else:
+        self.windowed = bool(wanted and run.files and any(s in wanted for s in run.species))
+        self.source = self.label
+        if not self.windowed:
             self._use_full()
 
     def _use_full(self) -> None:
         run = self.run
-        self.index, self.sums = None, None
+        self.windowed, self.index, self.sums = False, None, None
         if self.elements and run.pdos is None and run.files:
             # One method whatever the caller asked to plot: the full projected DOS is read
             # here, lazily (only for runs with an in-gap level), when the files hold one.
@@ -503,10 +498,16 @@ class _DosCurve:
 
     def _load(self, start: int, stop: int) -> np.ndarray:
         lo, hi = self.loaded
-        if self.index is None or (lo <= start and stop <= hi):
+        if not self.windowed or (lo <= start and stop <= hi):
             return self.d
         lo, hi = (start, stop) if hi <= lo else (min(lo, start), max(hi, stop))
-        sums = self.index.element_sums(self.run.species, lo, hi)
+        if self.index is None or not self.index.covers(lo, hi):
+            from polaronflow.analysis.readers import open_partial
+
+            # A gzipped file keeps only these rows as it streams past (opened again, for
+            # more rows, only if the conduction onset lies beyond them).
+            self.index = open_partial(self.run, rows=(lo, hi))
+        sums = None if self.index is None else self.index.element_sums(self.run.species, lo, hi)
         if sums is None:
             # Not plain fixed-width rows after all: the full parse (and its errors) decides.
             self._use_full()

@@ -327,8 +327,14 @@ def _read_vasprun(
             data.initial_lattice, data.initial_frac_coords = st
 
     lay = _vasprun.locate(buf, len(data.species))
-    if lay.partial and not _bytesio.is_gzip(path):
-        _PARTIAL_SPANS[_file_key(path)] = lay.partial
+    if lay.partial:
+        # Plain: the block's offsets; gzip (inflated with the block's contents dropped): the
+        # how-manieth <partial> tag it is, which the full stream has in the same order.
+        key = _file_key(path)
+        if _bytesio.is_gzip(path):
+            _PARTIAL_SPANS[key] = (-1, buf.count(b"<partial>", 0, lay.partial[0]))
+        else:
+            _PARTIAL_SPANS[key] = lay.partial
     if lay.complete and not any(buf.find(b"e_fr_energy", s, e) >= 0 for s, e in lay.calcs):
         # A complete file whose layout the byte-offset walker does not recognise (another
         # writer's formatting, say): let pymatgen's full XML parser read it.
@@ -899,8 +905,8 @@ def read_pdos(run_or_path: RunData | str | Path) -> tuple[np.ndarray, list[str],
     return tmp.pdos, list(tmp.pdos_orbitals or []), tmp.dos_energies
 
 
-#: (path, size, mtime) of a plain vasprun.xml -> byte span of its <partial> block, as found by
-#: read_run, so that open_partial need not skip through the file again.
+#: (path, size, mtime) of a vasprun.xml -> where read_run found its <partial> block: its byte
+#: span (plain file), or (-1, number of <partial> tags before it) for a gzipped file.
 _PARTIAL_SPANS: dict[tuple[str, int, int], tuple[int, int]] = {}
 
 
@@ -909,32 +915,56 @@ def _file_key(path: Path) -> tuple[str, int, int]:
     return str(path.resolve()), st.st_size, st.st_mtime_ns
 
 
-def open_partial(run: RunData) -> _partial.PartialIndex | None:
+def open_partial(run: RunData, rows: tuple[int, int] | None = None) -> _partial.PartialIndex | None:
     """The ``<partial>`` block of a run's vasprun.xml, indexed for windowed element sums.
 
-    Only the set headers are looked at (a plain file is memory-mapped; a gzipped one is
-    inflated up to ``</partial>``).  None when there is no vasprun.xml ``<partial>`` block or
-    it is not the regular layout VASP writes: callers then use :func:`read_pdos`, whose full
-    parse reports what is wrong.  Rows are in the grid of ``run.dos_energies``.
+    Only the set headers are looked at: a plain file is memory-mapped and every row stays
+    reachable; a gzipped file read by :func:`read_run` in this process is inflated once more
+    up to ``</partial>``, keeping only the grid ``rows`` [lo, hi) of each set as they stream
+    past (without ``rows``, or for a gzipped file read otherwise, the inflated block is kept
+    whole).  None when there is no vasprun.xml ``<partial>`` block or it is not the regular
+    layout VASP writes: callers then use :func:`read_pdos`, whose full parse reports what is
+    wrong.  Rows are in the grid of ``run.dos_energies``.
     """
     if "vasprun" not in run.files or not run.species or run.dos_energies is None:
         return None
     path = run.files["vasprun"]
+    nions, nspin = len(run.species), run.ispin
     try:
-        buf, _ = _open_vasprun(path, keep_partial=True, stop_after=b"</partial>")
+        known = _PARTIAL_SPANS.get(_file_key(path))
+        if _bytesio.is_gzip(path) and rows is not None and known and known[0] < 0:
+            index = _stream_partial(path, known[1], nions, nspin, rows)
+        else:
+            buf, _ = _open_vasprun(path, keep_partial=True, stop_after=b"</partial>")
+            # Where read_run found it in this very file, else walk the landmarks again.
+            span = known if known and known[0] >= 0 else None
+            if span is None or bytes(buf[span[0] : span[0] + 9]) != b"<partial>":
+                span = _vasprun.locate(buf, nions).partial
+            if not span:
+                return None
+            index = _partial.index_partial(buf, span, nions, nspin)
     except RunReadError:
         return None
-    # Where read_run found it in this very file (plain files: the offsets are the file's),
-    # else walk the landmarks again.
-    span = None if _bytesio.is_gzip(path) else _PARTIAL_SPANS.get(_file_key(path))
-    if span is None or bytes(buf[span[0] : span[0] + 9]) != b"<partial>":
-        span = _vasprun.locate(buf, len(run.species)).partial
-    if not span:
-        return None
-    index = _partial.index_partial(buf, span, len(run.species), run.ispin)
-    if index is None or index.nedos != len(run.dos_energies):
+    if index is None or index.total != len(run.dos_energies):
         return None
     return index
+
+
+def _stream_partial(
+    path: Path, nth: int, nions: int, nspin: int, rows: tuple[int, int]
+) -> _partial.PartialIndex | None:
+    chunks = _bytesio.iter_gunzip(path)
+    try:
+        stream = _partial.ByteStream(chunks)
+        at = -1
+        for _ in range(nth + 1):
+            at = stream.find(b"<partial>", at + 1)
+            if at < 0:
+                return None
+            stream.release(at)
+        return _partial.index_partial(stream, (at, 1 << 62), nions, nspin, keep_rows=rows)
+    finally:
+        chunks.close()  # stop inflating: nothing after </partial> is wanted
 
 
 # --- derived quantities -------------------------------------------------------------------
