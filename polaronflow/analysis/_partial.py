@@ -20,6 +20,7 @@ Anything unexpected (rows of different lengths, exponents, ``****``, a set that 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -118,10 +119,18 @@ class PartialIndex:
         # OR 0x10 maps ' ' to '0' and keeps the digits; '<' stays, newline becomes 0x1a,
         # '.' 0x3e, '-' 0x3d, and '*', '+', letters (overflow, exponents, NaN) fall outside
         # '0'-'9' (only the punctuation !"#$%&'() would pass, which VASP never writes here).
-        raw = np.empty((len(sets), nrows, L - lo), np.uint8)
-        for j, s in enumerate(sets):
-            rows = np.frombuffer(self.buf, np.uint8, count=nrows * L, offset=int(s) + start * L)
-            np.bitwise_or(rows.reshape(nrows, L)[:, lo:], np.uint8(16), out=raw[j])
+        if isinstance(self.buf, FileBytes):
+            lines = np.empty((len(sets), nrows, L), np.uint8)
+            for j, s in enumerate(sets):
+                if not self.buf.readinto(lines[j], int(s) + start * L):
+                    return None
+            raw = lines[..., lo:]
+            np.bitwise_or(raw, np.uint8(16), out=raw)
+        else:
+            raw = np.empty((len(sets), nrows, L - lo), np.uint8)
+            for j, s in enumerate(sets):
+                rows = np.frombuffer(self.buf, np.uint8, count=nrows * L, offset=int(s) + start * L)
+                np.bitwise_or(rows.reshape(nrows, L)[:, lo:], np.uint8(16), out=raw[j])
         if not (
             (raw[..., 0] == _LT).all()
             and (raw[..., self.c1 - lo] == _LT).all()
@@ -153,6 +162,52 @@ class PartialIndex:
         mant = np.add.reduceat(digits * weights, bounds[:-1], axis=-1)
         neg = np.logical_or.reduceat(minus, bounds[:-1], axis=-1)
         return np.where(neg, -mant, mant).sum(axis=(0, 3))
+
+
+class FileBytes:
+    """Random access to a plain file by ``pread``: what the index walk and the row reads need
+    of a ``bytes``/mmap (``find``, ``rfind``, slicing on absolute offsets), without mapping
+    the file, so that only the bytes asked for are copied and none is counted as resident."""
+
+    _STEP = 1 << 16
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.fd = os.open(path, os.O_RDONLY)
+        self.size = os.fstat(self.fd).st_size
+
+    def __del__(self) -> None:
+        fd = getattr(self, "fd", None)
+        if fd is not None:
+            os.close(fd)
+            self.fd = None
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, span: slice) -> bytes:
+        start, stop = max(0, span.start), min(self.size, span.stop)
+        return os.pread(self.fd, stop - start, start) if stop > start else b""
+
+    def readinto(self, out: np.ndarray, offset: int) -> bool:
+        """Fill ``out`` (contiguous) from ``offset``; False if the file ends first."""
+        return os.preadv(self.fd, [out], offset) == out.nbytes
+
+    def find(self, sub: bytes, start: int, end: int | None = None) -> int:
+        end = self.size if end is None else min(end, self.size)
+        pos = start
+        while pos < end:
+            stop = min(end, pos + self._STEP)
+            at = self[pos:stop].find(sub)
+            if at >= 0 and pos + at + len(sub) <= end:
+                return pos + at
+            if stop >= end:
+                return -1
+            pos = stop - len(sub) + 1
+        return -1
+
+    def rfind(self, sub: bytes, start: int, end: int) -> int:
+        at = self[start:end].rfind(sub)
+        return start + at if at >= 0 else -1
 
 
 class ByteStream:

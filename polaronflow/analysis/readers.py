@@ -934,6 +934,12 @@ def open_partial(run: RunData, rows: tuple[int, int] | None = None) -> _partial.
         known = _PARTIAL_SPANS.get(_file_key(path))
         if _bytesio.is_gzip(path) and rows is not None and known and known[0] < 0:
             index = _stream_partial(path, known[1], nions, nspin, rows)
+        elif not _bytesio.is_gzip(path) and known and known[0] >= 0:
+            # Read by pread where read_run found the block: only the bytes asked for.
+            fb = _partial.FileBytes(path)
+            if fb[known[0] : known[0] + 9] != b"<partial>":
+                return None
+            index = _partial.index_partial(fb, known, nions, nspin)
         else:
             buf, _ = _open_vasprun(path, keep_partial=True, stop_after=b"</partial>")
             # Where read_run found it in this very file, else walk the landmarks again.

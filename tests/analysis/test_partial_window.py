@@ -89,11 +89,15 @@ def emulated(tmp_path_factory):
     return write_large_run(tmp_path_factory.mktemp("emu"), natoms=33, nbands=96, nedos=601, nkpts=2)
 
 
-def test_windowed_sums_equal_full_pdos(emulated):
+@pytest.mark.parametrize("access", ["pread", "mmap"])
+def test_windowed_sums_equal_full_pdos(emulated, access, monkeypatch):
     run = read_run(emulated)
     full = read_run(emulated, pdos=True)
+    if access == "mmap":  # a file read_run did not locate in this process: mapped, walked again
+        monkeypatch.setattr(readers, "_PARTIAL_SPANS", {})
     index = open_partial(run)
     assert index is not None and index.nedos == len(run.dos_energies)
+    assert isinstance(index.buf, readers._partial.FileBytes) == (access == "pread")
     for lo, hi in ((0, index.nedos), (250, 420), (599, 700)):
         sums = index.element_sums(run.species, lo, hi)
         for el in set(run.species):
