@@ -106,6 +106,24 @@ def test_windowed_sums_equal_full_pdos(emulated, access, monkeypatch):
             np.testing.assert_allclose(sums[el], expect, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("located", [True, False])
+def test_gzipped_rows_equal_plain_rows(emulated, tmp_path, located, monkeypatch):
+    # Streamed (where read_run found the block) or inflated up to </partial> and walked again.
+    gz = tmp_path / "vasprun.xml.gz"
+    gz.write_bytes(gzip.compress((emulated / "vasprun.xml").read_bytes()))
+    plain_run, gz_run = read_run(emulated), read_run(gz)
+    if not located:
+        monkeypatch.setattr(readers, "_PARTIAL_SPANS", {})
+    held = open_partial(gz_run, rows=(250, 420))
+    assert held is not None and held.covers(250, 420)
+    # streamed: only the rows asked for are kept; walked again: the whole inflated block
+    assert (held.row0, held.nedos) == ((250, 170) if located else (0, held.total))
+    got = held.element_sums(gz_run.species, 250, 420)
+    want = open_partial(plain_run).element_sums(plain_run.species, 250, 420)
+    for el in want:
+        np.testing.assert_array_equal(got[el], want[el])
+
+
 @pytest.mark.parametrize("chunk", [7, 4096, 1 << 20])
 def test_streamed_rows_equal_mapped_rows(emulated, chunk):
     # A gzipped vasprun.xml is streamed: tags and rows split across chunk boundaries.
