@@ -319,7 +319,8 @@ def index_partial(
     if hi <= lo:
         return None
     starts = np.empty(nions * nspin, dtype=np.int64)
-    kept: list[bytes] = []
+    size = (hi - lo) * length  # bytes kept per set
+    kept = bytearray(size * nions * nspin if keep_rows is not None else 0)
     prev = a
     for k in range(nions * nspin):
         ion, spin = divmod(k, nspin)
@@ -343,8 +344,8 @@ def index_partial(
         if keep_rows is None:
             starts[k] = row
         else:
-            starts[k] = len(kept) * (hi - lo) * length
-            kept.append(bytes(buf[row + lo * length : row + hi * length]))
+            starts[k] = k * size
+            kept[k * size : (k + 1) * size] = buf[row + lo * length : row + hi * length]
             buf.release(end)
         prev = end
     # After the last set: the ion's and the block's closing tags, no further rows.
@@ -353,6 +354,4 @@ def index_partial(
         return None
     if keep_rows is None:
         return PartialIndex(buf, starts, nions, nspin, nedos, length, c0, c1, dots, frac)
-    return PartialIndex(
-        b"".join(kept), starts, nions, nspin, hi - lo, length, c0, c1, dots, frac, lo, nedos
-    )
+    return PartialIndex(kept, starts, nions, nspin, hi - lo, length, c0, c1, dots, frac, lo, nedos)
