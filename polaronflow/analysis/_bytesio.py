@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import mmap
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from polaronflow.errors import RunReadError
@@ -61,7 +62,7 @@ def map_plain(path: Path) -> mmap.mmap | bytes:
 Elide = tuple[tuple[bytes, bytes, bytes | None], ...]
 
 
-def gunzip(path: Path, elide: Elide = ()) -> tuple[bytes, bool]:
+def gunzip(path: Path, elide: Elide = (), stop_after: bytes | None = None) -> tuple[bytes, bool]:
     """Decompress a gzip file in one pass, dropping the contents of elided blocks.
 
     Parameters
@@ -72,6 +73,9 @@ def gunzip(path: Path, elide: Elide = ()) -> tuple[bytes, bool]:
         ``(open_tag, close_tag, lead)`` triples, e.g. ``(b"<projected>", b"</projected>",
         b"eigenvalues")``: the bytes between open and close tag are dropped (the tags are
         kept), except a child element named ``lead`` that comes first in the block.
+    stop_after
+        Stop inflating once this tag has been kept (e.g. ``b"</partial>"`` when nothing after
+        it is wanted); the stream then counts as not complete.
 
     Returns
     -------
@@ -81,19 +85,24 @@ def gunzip(path: Path, elide: Elide = ()) -> tuple[bytes, bool]:
     d = _zlib_impl.decompressobj(31)
     filt = _ElidingFilter(elide) if elide else None
     parts: list[bytes] = []
+    stopped = False
     try:
         with open(path, "rb") as fh:
-            while True:
+            while not stopped:
                 raw = fh.read(_CHUNK_IN)
                 if not raw:
                     break
                 while raw:
                     chunk = d.decompress(raw, _CHUNK_OUT)
                     raw = d.unconsumed_tail
+                    seen = len(parts)
                     if filt is None:
                         parts.append(chunk)
                     else:
                         filt.feed(chunk, parts)
+                    if stop_after is not None and _contains(parts, seen, stop_after):
+                        stopped = True
+                        break
                 if d.eof:
                     break
     except Exception as exc:  # zlib.error / isal's IsalError: both mean a corrupt stream
@@ -101,6 +110,41 @@ def gunzip(path: Path, elide: Elide = ()) -> tuple[bytes, bool]:
     if filt is not None:
         filt.finish(parts)
     return b"".join(parts), bool(d.eof)
+
+
+def iter_gunzip(path: Path) -> Iterator[bytes]:
+    """The decompressed bytes of a gzip file, chunk by chunk (stop iterating to stop reading).
+
+    Raises
+    ------
+    RunReadError
+        A corrupt stream.
+    """
+    d = _zlib_impl.decompressobj(31)
+    try:
+        with open(path, "rb") as fh:
+            while not d.eof:
+                raw = fh.read(_CHUNK_IN)
+                if not raw:
+                    break
+                while raw:
+                    chunk = d.decompress(raw, _CHUNK_OUT)
+                    raw = d.unconsumed_tail
+                    if chunk:
+                        yield chunk
+    except Exception as exc:  # zlib.error / isal's IsalError: both mean a corrupt stream
+        raise RunReadError(f"{path}: not a readable gzip file ({exc})") from exc
+
+
+def _contains(parts: list[bytes], seen: int, tag: bytes) -> bool:
+    """Whether ``tag`` occurs in the parts from index ``seen`` on (or straddles into them)."""
+    n = len(tag) - 1
+    prev = parts[seen - 1][-n:] if seen else b""
+    for part in parts[seen:]:
+        if tag in prev + part[:n] or tag in part:
+            return True
+        prev = part[-n:] if len(part) >= n else (prev + part)[-n:]
+    return False
 
 
 class _ElidingFilter:

@@ -24,41 +24,45 @@ _TITEL = re.compile(rb"TITEL\s*=\s*([^\r\n]*)")
 _POTCAR_LINE = re.compile(rb"POTCAR:\s*([^\r\n]*)")
 _VERSION = re.compile(rb"^\s*(vasp\.[^\s]+)", re.M)
 
-#: OUTCAR parameter echo: name -> (regex, kind).  Searched after "Dimension of arrays" so
-#: that POTCAR header lines (which also contain "=") cannot match.
-_PARAMS: dict[str, tuple[re.Pattern[bytes], str]] = {
-    name: (re.compile(rb"(?<![A-Za-z_])" + re.escape(name.encode()) + rb"\s*=\s*([^\s;]+)"), kind)
-    for name, kind in (
-        ("ISPIN", "int"),
-        ("NELM", "int"),
-        ("EDIFF", "float"),
-        ("EDIFFG", "float"),
-        ("NSW", "int"),
-        ("IBRION", "int"),
-        ("ISIF", "int"),
-        ("ENCUT", "float"),
-        ("ISMEAR", "int"),
-        ("SIGMA", "float"),
-        ("LORBIT", "int"),
-        ("NUPDOWN", "float"),
-        ("GGA", "str"),
-        ("METAGGA", "str"),
-        ("NELECT", "float"),
-        ("NBANDS", "int"),
-        ("NIONS", "int"),
-        ("NEDOS", "int"),
-        ("LDAUTYPE", "int"),
-        ("PREC", "str"),
-        ("LASPH", "bool"),
-        ("LREAL", "bool"),
-        ("LHFCALC", "bool"),
-        ("HFSCREEN", "float"),
-        ("AEXX", "float"),
-        ("LUSE_VDW", "bool"),
-        ("IVDW", "int"),
-        ("LEXCH", "str"),
-    )
+#: OUTCAR parameter echo: name -> kind.  Searched after "Dimension of arrays" so that POTCAR
+#: header lines (which also contain "=") cannot match.
+_PARAM_KINDS: dict[str, str] = {
+    "ISPIN": "int",
+    "NELM": "int",
+    "EDIFF": "float",
+    "EDIFFG": "float",
+    "NSW": "int",
+    "IBRION": "int",
+    "ISIF": "int",
+    "ENCUT": "float",
+    "ISMEAR": "int",
+    "SIGMA": "float",
+    "LORBIT": "int",
+    "NUPDOWN": "float",
+    "GGA": "str",
+    "METAGGA": "str",
+    "NELECT": "float",
+    "NBANDS": "int",
+    "NIONS": "int",
+    "NEDOS": "int",
+    "LDAUTYPE": "int",
+    "PREC": "str",
+    "LASPH": "bool",
+    "LREAL": "bool",
+    "LHFCALC": "bool",
+    "HFSCREEN": "float",
+    "AEXX": "float",
+    "LUSE_VDW": "bool",
+    "IVDW": "int",
+    "LEXCH": "str",
 }
+#: One pass over the echo for all of them; :func:`_find_params` keeps each name's first
+#: match that is not the tail of a longer name (``NELM``, not ``ENELM``).
+_PARAMS_RE = re.compile(
+    rb"("
+    + b"|".join(re.escape(n.encode()) for n in sorted(_PARAM_KINDS, key=len, reverse=True))
+    + rb")\s*=\s*([^\s;]+)"
+)
 _LDAU_LIST = {
     name: re.compile(rb"for each species " + name.encode() + rb"\s*=\s*([^\r\n]*)")
     for name in ("LDAUL", "LDAUU", "LDAUJ")
@@ -176,6 +180,20 @@ def _parse_mag_table(buf: Any, at: int) -> tuple[np.ndarray, np.ndarray, list[st
     return arr[:, -1].copy(), arr[:, :-1].copy(), header[:-1]
 
 
+def _find_params(block: bytes) -> dict[str, bytes]:
+    """name -> value token of the first ``NAME = value`` of each parameter in ``block``."""
+    found: dict[str, bytes] = {}
+    for m in _PARAMS_RE.finditer(block):
+        name = m.group(1).decode()
+        before = block[m.start() - 1 : m.start()]
+        if name in found or before.isalpha() or before == b"_":
+            continue
+        found[name] = m.group(2)
+        if len(found) == len(_PARAM_KINDS):
+            break
+    return found
+
+
 def parse_outcar(buf: Any, *, full: bool) -> dict[str, Any]:
     """What the OUTCAR holds.  ``full`` also collects per-step energies and the structure."""
     out: dict[str, Any] = {"complete": tail_complete(buf)}
@@ -198,17 +216,18 @@ def parse_outcar(buf: Any, *, full: bool) -> dict[str, Any]:
         # The parameter echo is a few hundred lines long; 200 kB covers it with room.
         block = bytes(buf[head_end : head_end + 200_000])
         params: dict[str, Any] = {}
-        for name, (pat, kind) in _PARAMS.items():
-            m = pat.search(block)
-            if not m:
+        found = _find_params(block)
+        for name, kind in _PARAM_KINDS.items():
+            if name not in found:
                 continue
-            tok = m.group(1).decode("latin-1")
+            raw = found[name]
+            tok = raw.decode("latin-1")
             if kind == "str":
                 params[name] = tok
             elif kind == "bool":
                 params[name] = tok.strip(".").upper().startswith("T")
             else:
-                val = _num(m.group(1))
+                val = _num(raw)
                 if kind == "int":
                     val = int(val) if val is not None and math.isfinite(val) else None
                 if val is not None:

@@ -412,7 +412,15 @@ def rows_general(block: bytes) -> np.ndarray:
 
 
 def rows(block: bytes, ncols: int, stats: dict[str, int] | None = None) -> np.ndarray:
-    """:func:`rows_fast`, or :func:`rows_general` when it misses (counted in ``stats``)."""
+    """:func:`rows_fast`, or :func:`rows_general` when it misses (counted in ``stats``).
+
+    A large block (the eigenvalues of a big cell, a fine DOS grid) goes through
+    :func:`rows_fixed_width` first: the same correctly rounded numbers, a few times faster.
+    """
+    if len(block) > 1 << 15 and block.find(b"<set") >= 0:
+        fixed = rows_fixed_width(block, block.find(b"<set"), len(block), ncols)
+        if fixed is not None:
+            return fixed
     try:
         return rows_fast(block, ncols)
     except FastPathMiss:

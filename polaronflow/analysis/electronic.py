@@ -418,6 +418,126 @@ def _character(run: RunData, index: int) -> dict[str, float] | None:
     return dict(sorted(shares.items(), key=lambda kv: -kv[1]))
 
 
+class _DosCurve:
+    """The summed-over-spins DOS that the DOS method reads, loaded by grid rows on demand.
+
+    With ``dos_elements`` and projections in the files, the DOS projected on those elements:
+    only the rows asked for, summed per element straight from the vasprun.xml ``<partial>``
+    block (:func:`readers.open_partial`); when that windowed read does not apply (a DOSCAR,
+    rows that are not plain fixed-width numbers, a run built in memory), from the full
+    projected DOS (``run.pdos``, read by ``read_pdos`` if needed).  Without projections, the
+    total DOS.  Rows not loaded are NaN and never used.
+    """
+
+    def __init__(self, run: RunData, dos_elements: Sequence[str] | None, n: int) -> None:
+        self.run = run
+        self.elements = list(dict.fromkeys(dos_elements or []))
+        self.label = f"DOS projected on {'+'.join(dos_elements or [])}"
+        self.n = n
+        self.d = np.full(n, np.nan)
+        self.loaded = (0, 0)
+        self.sums: dict[str, np.ndarray] | None = None  # per element, loaded rows only
+        self.index = None  # the <partial> index, opened at the first load
+        wanted = set(self.elements)
+        # The windowed read even when ``run.pdos`` was read (``--plots``): the same sums, so
+        # the same numbers to the last bit with or without figures.
+        self.windowed = bool(wanted and run.files and any(s in wanted for s in run.species))
+        self.source = self.label
+        if not self.windowed:
+            self._use_full()
+
+    def _use_full(self) -> None:
+        run = self.run
+        self.windowed, self.index, self.sums = False, None, None
+        if self.elements and run.pdos is None and run.files:
+            # One method whatever the caller asked to plot: the full projected DOS is read
+            # here, lazily (only for runs with an in-gap level), when the files hold one.
+            from polaronflow.analysis.readers import read_pdos
+            from polaronflow.errors import RunReadError
+
+            try:
+                read_pdos(run)
+            except RunReadError as exc:
+                if "unreadable projected DOS" in str(exc):
+                    raise  # a broken <partial> block: an error, not the total DOS instead
+                # no projections in the files (LORBIT unset): the total DOS, so labelled
+        dos = projected_dos(run, self.elements) if self.elements else None
+        if dos is not None:
+            self.source = self.label
+        else:
+            self.source = "total DOS"
+            dos = np.asarray(run.total_dos, dtype=float)
+        self.d = np.asarray(dos.sum(axis=0) if dos.ndim == 2 else dos, dtype=float)
+        self.loaded = (0, self.n)
+
+    def load(self, start: int, stop: int) -> np.ndarray:
+        """The curve with at least rows [start, stop) filled in.
+
+        Raises
+        ------
+        RunReadError
+            A row in [start, stop) holds '****', NaN or Infinity (the same rows whichever
+            way the curve was read): never a level from a non-number.
+        """
+        start, stop = max(0, start), min(self.n, stop)
+        d = self._load(start, stop)
+        bad = ~np.isfinite(d[start:stop])
+        if bad.any():
+            from polaronflow.errors import RunReadError
+
+            e = np.asarray(self.run.dos_energies)
+            where = e[start:stop][bad]
+            f = self.run.files
+            path = f.get("vasprun") or f.get("doscar") or self.run.path
+            raise RunReadError(
+                f"{path}: non-finite or overflowed value ('****', NaN or Infinity) in the "
+                f"{self.source} at {len(where)} grid point(s) between {where.min():.3f} and "
+                f"{where.max():.3f} eV, which the DOS level method reads"
+            )
+        return d
+
+    def _load(self, start: int, stop: int) -> np.ndarray:
+        lo, hi = self.loaded
+        if not self.windowed or (lo <= start and stop <= hi):
+            return self.d
+        lo, hi = (start, stop) if hi <= lo else (min(lo, start), max(hi, stop))
+        if self.index is None or not self.index.covers(lo, hi):
+            from polaronflow.analysis.readers import open_partial
+
+            # A gzipped file keeps only these rows as it streams past (opened again, for
+            # more rows, only if the conduction onset lies beyond them).
+            self.index = open_partial(self.run, rows=(lo, hi))
+        sums = None if self.index is None else self.index.element_sums(self.run.species, lo, hi)
+        if sums is None:
+            # Not plain fixed-width rows after all: the full parse (and its errors) decides.
+            self._use_full()
+            return self.d
+        self.sums = sums
+        picked = [sums[el] for el in self.elements if el in sums]
+        self.d = np.full(self.n, np.nan)
+        self.d[lo:hi] = np.sum(picked, axis=0).sum(axis=0)
+        self.loaded = (lo, hi)
+        return self.d
+
+    def character(self, index: int) -> dict[str, float] | None:
+        """Element shares of the site-projected DOS at one grid row (None without PDOS)."""
+        if self.sums is None:
+            return _character(self.run, index)
+        at_point = {el: float(v[:, index - self.loaded[0]].sum()) for el, v in self.sums.items()}
+        total = sum(at_point.values())
+        if total <= 0:
+            return None
+        shares = {el: w / total for el, w in at_point.items()}
+        return dict(sorted(shares.items(), key=lambda kv: -kv[1]))
+
+
+def _median(x: np.ndarray) -> float:
+    """``np.median`` of a 1-d array without its NaN check (which imports ``numpy.ma``)."""
+    s = np.sort(x)
+    n = len(s)
+    return float((s[(n - 1) // 2] + s[n // 2]) / 2)
+
+
 def _dos_level(
     run: RunData,
     res: ElectronicAnalysis,
@@ -428,31 +548,18 @@ def _dos_level(
     if run.dos_energies is None or run.total_dos is None:
         return None
     e = np.asarray(run.dos_energies, dtype=float)
-    source = "total DOS"
-    dos = None
-    if dos_elements and run.pdos is None and run.files:
-        # One method whatever the caller asked to plot: the projected DOS is read here,
-        # lazily (only for runs with an in-gap level), when the files hold one.
-        from polaronflow.analysis.readers import read_pdos
-        from polaronflow.errors import RunReadError
-
-        try:
-            read_pdos(run)
-        except RunReadError:
-            pass
-    if dos_elements:
-        dos = projected_dos(run, dos_elements)
-        if dos is not None:
-            source = f"DOS projected on {'+'.join(dos_elements)}"
-    if dos is None:
-        dos = np.asarray(run.total_dos, dtype=float)
-    d = dos.sum(axis=0) if dos.ndim == 2 else dos
     occ_top = max(st.energy_max for st in res.in_gap_states)
     split = 0.5 * (occ_top + res.cbm)
     window = np.nonzero((e > res.host_vbm + DEFAULT_MARGIN) & (e < split))[0]
     if window.size == 0:
         warnings.append("the DOS grid has no point inside the gap: DOS method skipped")
         return None
+    curve = _DosCurve(run, dos_elements, len(e))
+    # Everything below reads the DOS from the window up: rows to 0.5 eV above the CBM first
+    # (the conduction onset lies there in practice), the rest of the grid only if needed.
+    k_cbm = int(np.searchsorted(e, res.cbm + 0.5))
+    i_top = int(np.searchsorted(e, occ_top))
+    d = curve.load(int(window[0]), max(k_cbm, i_top) + 2)
     peak = int(window[np.argmax(d[window])])
     height = float(d[peak])
     if height <= 0:
@@ -460,11 +567,14 @@ def _dos_level(
         return None
     # From the highest occupied state (other in-gap states may lie above the peak), walk
     # down to the valley before the conduction band, then up to the conduction onset.
-    i = max(peak, int(np.searchsorted(e, occ_top)))
+    i = max(peak, i_top)
     while i + 1 < len(d) and d[i + 1] <= d[i] and e[i + 1] < res.cbm:
         i += 1
     thr = onset_fraction * height
     above = np.nonzero((np.arange(len(d)) > i) & (d > thr))[0]
+    if above.size == 0 and curve.loaded[1] < len(e):
+        d = curve.load(int(window[0]), len(e))
+        above = np.nonzero((np.arange(len(d)) > i) & (d > thr))[0]
     if above.size == 0:
         warnings.append("no conduction-band onset in the DOS window: DOS method skipped")
         return None
@@ -474,7 +584,7 @@ def _dos_level(
         float(e[c - 1] + (thr - d0) * (e[c] - e[c - 1]) / (d1 - d0)) if d1 != d0 else float(e[c])
     )
     level = float(e[peak])
-    step = float(np.median(np.diff(e)))
+    step = _median(np.diff(e))
     if onset - level < step:
         # The peak and the conduction onset are not resolved on this grid (e.g. a relaxation
         # with VASP's default NEDOS): a depth here would be noise, possibly negative.
@@ -483,15 +593,16 @@ def _dos_level(
             f"the conduction onset ({onset:.3f} eV): DOS method skipped"
         )
         return None
+    source = curve.source
     return LevelDepth(
         method="dos-peak",
         level=level,
         cbm=onset,
         depth=onset - level,
-        character=_character(run, peak),
+        character=curve.character(peak),
         detail=(
             f"{source}: in-gap peak {height:.2f} states/eV at {level:.3f} eV; conduction onset "
             f"where the DOS first exceeds {onset_fraction:g} × the peak ({onset:.3f} eV); "
-            f"grid step {float(np.median(np.diff(e))):.3f} eV"
+            f"grid step {step:.3f} eV"
         ),
     )

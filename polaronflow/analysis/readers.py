@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from polaronflow.analysis import _bytesio, _outcar, _vasprun
+from polaronflow.analysis import _bytesio, _outcar, _partial, _vasprun
 from polaronflow.analysis.rundata import SYNTHETIC_MARKER, RunData
 from polaronflow.errors import RunReadError
 
@@ -42,6 +42,7 @@ __all__ = [
     "StructureData",
     "find_run_files",
     "functional_label",
+    "open_partial",
     "read_doscar",
     "read_incar",
     "read_outcar_moments",
@@ -263,11 +264,17 @@ def read_run(
 # --- vasprun.xml ------------------------------------------------------------------------
 
 
-def _open_vasprun(path: Path, *, keep_partial: bool) -> tuple[Any, bool]:
-    """(buffer, gzip stream complete) with the kind checks every caller needs."""
+def _open_vasprun(
+    path: Path, *, keep_partial: bool, stop_after: bytes | None = None
+) -> tuple[Any, bool]:
+    """(buffer, gzip stream complete) with the kind checks every caller needs.
+
+    ``stop_after``: a gzipped file is inflated only up to that tag (a plain file is mapped
+    whole anyway, and only the pages looked at are read).
+    """
     if _bytesio.is_gzip(path):
         elide = _BIG_BLOCKS if keep_partial else _BIG_BLOCKS + _PARTIAL_BLOCK
-        buf, stream_ok = _bytesio.gunzip(path, elide)
+        buf, stream_ok = _bytesio.gunzip(path, elide, stop_after=stop_after)
     else:
         buf, stream_ok = _bytesio.map_plain(path), True
     if len(buf) == 0:
@@ -320,6 +327,14 @@ def _read_vasprun(
             data.initial_lattice, data.initial_frac_coords = st
 
     lay = _vasprun.locate(buf, len(data.species))
+    if lay.partial:
+        # Plain: the block's offsets; gzip (inflated with the block's contents dropped): the
+        # how-manieth <partial> tag it is, which the full stream has in the same order.
+        key = _file_key(path)
+        if _bytesio.is_gzip(path):
+            _PARTIAL_SPANS[key] = (-1, buf.count(b"<partial>", 0, lay.partial[0]))
+        else:
+            _PARTIAL_SPANS[key] = lay.partial
     if lay.complete and not any(buf.find(b"e_fr_energy", s, e) >= 0 for s, e in lay.calcs):
         # A complete file whose layout the byte-offset walker does not recognise (another
         # writer's formatting, say): let pymatgen's full XML parser read it.
@@ -874,6 +889,10 @@ def read_pdos(run_or_path: RunData | str | Path) -> tuple[np.ndarray, list[str],
             _read_partial(tmp, buf, lay.partial, nspin)
     if tmp.pdos is None and "doscar" in files:
         _fill_from_doscar(tmp, files["doscar"], pdos=True)
+    if tmp.pdos is None and tmp.problems:
+        # A projected DOS is there but does not read: say so, never "no projected DOS".
+        where = files.get("vasprun") or files.get("doscar") or tmp.path
+        raise RunReadError(f"{where}: unreadable projected DOS: {tmp.problems[0]}")
     if tmp.pdos is None:
         raise RunReadError(
             f"{tmp.path}: no projected DOS (vasprun.xml <partial> or DOSCAR site blocks; "
@@ -884,6 +903,74 @@ def read_pdos(run_or_path: RunData | str | Path) -> tuple[np.ndarray, list[str],
         if run.dos_energies is None:
             run.dos_energies = tmp.dos_energies
     return tmp.pdos, list(tmp.pdos_orbitals or []), tmp.dos_energies
+
+
+#: (path, size, mtime) of a vasprun.xml -> where read_run found its <partial> block: its byte
+#: span (plain file), or (-1, number of <partial> tags before it) for a gzipped file.
+_PARTIAL_SPANS: dict[tuple[str, int, int], tuple[int, int]] = {}
+
+
+def _file_key(path: Path) -> tuple[str, int, int]:
+    st = path.stat()
+    return str(path.resolve()), st.st_size, st.st_mtime_ns
+
+
+def open_partial(run: RunData, rows: tuple[int, int] | None = None) -> _partial.PartialIndex | None:
+    """The ``<partial>`` block of a run's vasprun.xml, indexed for windowed element sums.
+
+    Only the set headers are looked at: a plain file is memory-mapped and every row stays
+    reachable; a gzipped file read by :func:`read_run` in this process is inflated once more
+    up to ``</partial>``, keeping only the grid ``rows`` [lo, hi) of each set as they stream
+    past (without ``rows``, or for a gzipped file read otherwise, the inflated block is kept
+    whole).  None when there is no vasprun.xml ``<partial>`` block or it is not the regular
+    layout VASP writes: callers then use :func:`read_pdos`, whose full parse reports what is
+    wrong.  Rows are in the grid of ``run.dos_energies``.
+    """
+    if "vasprun" not in run.files or not run.species or run.dos_energies is None:
+        return None
+    path = run.files["vasprun"]
+    nions, nspin = len(run.species), run.ispin
+    try:
+        known = _PARTIAL_SPANS.get(_file_key(path))
+        if _bytesio.is_gzip(path) and rows is not None and known and known[0] < 0:
+            index = _stream_partial(path, known[1], nions, nspin, rows)
+        elif not _bytesio.is_gzip(path) and known and known[0] >= 0:
+            # Read by pread where read_run found the block: only the bytes asked for.
+            fb = _partial.FileBytes(path)
+            if fb[known[0] : known[0] + 9] != b"<partial>":
+                return None
+            index = _partial.index_partial(fb, known, nions, nspin)
+        else:
+            buf, _ = _open_vasprun(path, keep_partial=True, stop_after=b"</partial>")
+            # Where read_run found it in this very file, else walk the landmarks again.
+            span = known if known and known[0] >= 0 else None
+            if span is None or bytes(buf[span[0] : span[0] + 9]) != b"<partial>":
+                span = _vasprun.locate(buf, nions).partial
+            if not span:
+                return None
+            index = _partial.index_partial(buf, span, nions, nspin)
+    except RunReadError:
+        return None
+    if index is None or index.total != len(run.dos_energies):
+        return None
+    return index
+
+
+def _stream_partial(
+    path: Path, nth: int, nions: int, nspin: int, rows: tuple[int, int]
+) -> _partial.PartialIndex | None:
+    chunks = _bytesio.iter_gunzip(path)
+    try:
+        stream = _partial.ByteStream(chunks)
+        at = -1
+        for _ in range(nth + 1):
+            at = stream.find(b"<partial>", at + 1)
+            if at < 0:
+                return None
+            stream.release(at)
+        return _partial.index_partial(stream, (at, 1 << 62), nions, nspin, keep_rows=rows)
+    finally:
+        chunks.close()  # stop inflating: nothing after </partial> is wanted
 
 
 # --- derived quantities -------------------------------------------------------------------

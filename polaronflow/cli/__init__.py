@@ -36,14 +36,37 @@ def _root(
     _DEBUG = _DEBUG or debug
 
 
-def _register() -> None:
-    # Imported for their side effect of adding commands to ``app``.
+def _command_name(info: typer.models.CommandInfo) -> str:
+    return info.name or info.callback.__name__.lower().replace("_", "-")  # typer's default
+
+
+def _register(command: str | None = None) -> None:
+    """Import the command modules, which add their commands to ``app``.
+
+    With ``command`` (the first word of the command line), only the module of that name when
+    it defines that command: ``polaronflow analyze`` neither imports nor converts the other
+    commands (typer turns every registered command into a click command on each call).
+    Otherwise all of them, listed in module order whatever was imported first.
+    """
     import importlib
     import pkgutil
 
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{info.name}")
+    if command and command.isidentifier() and not command.startswith("_"):
+        module = f"{__name__}.{command}"
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+        else:
+            if any(_command_name(c) == command for c in app.registered_commands):
+                return
+    names = [m.name for m in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name)]
+    for name in names:
+        if not name.startswith("_"):
+            importlib.import_module(f"{__name__}.{name}")
+    order = {f"{__name__}.{name}": i for i, name in enumerate(names)}
+    app.registered_commands.sort(key=lambda c: order.get(c.callback.__module__, len(order)))
 
 
 def skip_teardown() -> None:
@@ -99,6 +122,8 @@ def _exception_classes(name: str) -> tuple[type[BaseException], ...]:
 
     found: list[type[BaseException]] = []
     for module in ("typer._click.exceptions", "typer.exceptions", "click.exceptions"):
+        if module.startswith("click") and "click" not in sys.modules:
+            continue  # typer vendors its own: plain click raises nothing unless imported
         try:
             cls = getattr(importlib.import_module(module), name, None)
         except ImportError:
@@ -160,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         # for the terminal of someone running a campaign; --debug shows them.
         warnings.filterwarnings("ignore", category=FutureWarning)
         warnings.filterwarnings("ignore", category=DeprecationWarning)
-    _register()
+    _register(args[0] if args and not args[0].startswith("-") else None)
     no_args_help = _exception_classes("NoArgsIsHelpError")
     usage_error = _exception_classes("UsageError")
     exit_exc = _exception_classes("Exit")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from polaronflow.cli import app
+from polaronflow.cli import app, skip_teardown
 
 
 @app.command()
@@ -143,6 +143,9 @@ def analyze(
         written = write_report_plots(report, runs, plots, cation=cation)
         for path in written:
             typer.echo(f"wrote {path}", err=True)
+    # Everything is printed and written: the console script may skip the interpreter's
+    # teardown (freeing numpy/pydantic/rich state), as after `inputs`.
+    skip_teardown()
 
 
 def _refuse_report_as_run(run_dirs: list[Path]) -> None:
