@@ -70,7 +70,7 @@ def serialise_id_counters() -> None:
     This is a test-server workaround: on MongoDB the claims only ever succeed first time.
     """
     from fireworks.core.launchpad import LaunchPad
-    from pymongo.errors import DuplicateKeyError
+    from pymongo.errors import BulkWriteError
 
     if getattr(LaunchPad, "_pf_serialised", False):
         return
@@ -84,7 +84,9 @@ def serialise_id_counters() -> None:
                     [{"_id": first + i} for i in range(quantity)], ordered=True
                 )
                 return first
-            except DuplicateKeyError:
+            except BulkWriteError as exc:  # insert_many reports E11000 this way
+                if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                    raise
                 continue  # another process has (part of) this block: take the next one
 
     def get_new_fw_id(self, quantity=1):
