@@ -316,19 +316,32 @@ def test_killed_worker_is_detected_and_rerun_without_duplicates(setup):
     assert len(fw["archived_launches"]) == 1  # the killed launch, kept for the record
 
 
-@pytest.mark.skipif(
-    not os.environ.get("POLARONFLOW_RESTART_TEST"),
-    reason="unstable after this stop's merges, cause not found yet: in 2 of 4 full runs one "
-    "Firework had two COMPLETED launches after the server restart and the test's lost-run "
-    "recovery, once the workers timed out; see the issue-13 note. Run it with "
-    "POLARONFLOW_RESTART_TEST=1.",
-)
 def test_server_restart_mid_campaign_loses_nothing(secantusd, tmp_path):
+    """The server stops and comes back on the same storage while 2 workers hold jobs.
+
+    Two things keep the check exact (each job completed once, no rerun needed):
+
+    - The server runs standalone (``start_server(standalone=True)``), as a single mongod
+      does, so pymongo sends no retryable writes. As a single-node replica set SecantusDB
+      0.7.0b3 accepts them but forgets, when it restarts, which ones it has executed: a
+      write that committed just before the stop, whose reply was lost, is retried by pymongo
+      after the restart and runs a second time (``tools/secantus_retry_repro.py``). Run
+      twice, FireWorks' checkout (``findAndModify`` of the first READY Firework) reserves a
+      second Firework and leaves the first RESERVED with no launch, and its workflow lock
+      (``WFLock``) finds the lock the worker itself just took: it waits 5 minutes, gives up
+      and leaves the workflow locked for good (the workers then time out).
+    - The workers are frozen (SIGSTOP) while the server stops and restarts, so no request is
+      in flight at the stop: FireWorks records a launch in several writes without a
+      transaction, and one that fails halfway (standalone: no retry) can leave a finished
+      job FIZZLED with its children already READY or run; rerunning it reruns them. What
+      this test holds is persistence and reconnection; docs/workflows.md says what to do
+      after an outage that did catch a worker mid-write.
+    """
     sys.path.insert(0, str(REPO / "tools"))
     from test_mongo import start_server
 
     storage = tmp_path / "mongo-data"
-    server, port = start_server(secantusd, storage)
+    server, port = start_server(secantusd, storage, standalone=True)
     setup = Setup(tmp_path, "127.0.0.1", port, "pf_restart")
     try:
         res = setup.submit()
@@ -341,40 +354,53 @@ def test_server_restart_mid_campaign_loses_nothing(secantusd, tmp_path):
             "3 completed jobs",
             setup,
         )
+        for proc in setup.workers:
+            os.killpg(proc.pid, signal.SIGSTOP)
+        time.sleep(1.0)  # a request sent just before the freeze is answered (reply buffered)
         before_completed = {
             fw["fw_id"] for fw in lp.fireworks.find({"state": "COMPLETED"}, {"fw_id": 1})
         }
+        before_running = lp.fireworks.count_documents({"state": "RUNNING"})
         before_outputs = set(setup.output_counts())
         assert len(before_completed) < N_FIREWORKS  # the restart happens mid-campaign
-        server.terminate()
-        server.wait(timeout=30)
-        time.sleep(2)  # workers run into a dead server
+        _stop(server)
+        time.sleep(2)
         server = _restart(start_server, secantusd, storage, port)
         lp = setup.launchpad_obj()
         # nothing submitted or finished before the restart is lost
         # (the unit cell's restart may already have added Fireworks: those come on top)
         assert set(res.fw_ids) <= {fw["fw_id"] for fw in lp.fireworks.find({}, {"fw_id": 1})}
         after = {fw["fw_id"] for fw in lp.fireworks.find({"state": "COMPLETED"}, {"fw_id": 1})}
-        assert before_completed <= after
-        assert before_outputs <= set(setup.output_counts())
+        assert after == before_completed
+        assert lp.fireworks.count_documents({"state": "RUNNING"}) == before_running
+        assert set(setup.output_counts()) == before_outputs
+        for proc in setup.workers:
+            os.killpg(proc.pid, signal.SIGCONT)
+        # the workers' pooled connections are dead: pymongo opens new ones and carries on
         setup.wait_workers(timeout=240)
-        # pymongo rides out a short outage, but a call in flight when the server went away
-        # fails and its worker stops: that leaves a RUNNING launch (lost: rerun it) or a
-        # finished launch whose workflow was not refreshed (inconsistent: refresh it), which
-        # lost-run detection repairs before a fresh worker finishes the campaign
-        if lp.fireworks.count_documents({"state": {"$ne": "COMPLETED"}}):
-            time.sleep(5)
-            lp.detect_lostruns(expiration_secs=4, rerun=True, refresh=True)
-            # a job whose JobStore write hit the outage failed (FIZZLED): rerun it, as
-            # `lpad rerun_fws -s FIZZLED` would
-            for fw in lp.fireworks.find({"state": "FIZZLED"}, {"fw_id": 1}):
-                lp.rerun_fw(fw["fw_id"])
-            setup.start_worker()
-            setup.wait_workers(timeout=240)
-        _assert_completed_once_or_rerun(setup, N_FIREWORKS)
+        assert [p.returncode for p in setup.workers] == [0, 0], setup.logs()
+        _assert_completed_once(setup, N_FIREWORKS)
     finally:
+        for proc in setup.workers:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGCONT)
         setup.stop_workers()
         server.terminate()
+        server.wait(timeout=30)
+
+
+def _stop(server: subprocess.Popen) -> None:
+    """Stop the server (SIGTERM: it checkpoints and closes its storage).
+
+    With frozen clients SecantusDB's stop did not finish within 30 s once in 8 runs (cause
+    not found; nothing in its log): it is then killed, which its journal replays on restart,
+    and the checks after the restart hold the same.
+    """
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
         server.wait(timeout=30)
 
 
@@ -382,27 +408,9 @@ def _restart(start_server, executable: str, storage: Path, port: int):
     # the workers know this port; it can stay busy for a moment after the old server exits
     for attempt in range(10):
         try:
-            return start_server(executable, storage, port=port)[0]
+            return start_server(executable, storage, port=port, standalone=True)[0]
         except RuntimeError:
             if attempt == 9:
                 raise
             time.sleep(1)
     raise AssertionError("unreachable")
-
-
-def _assert_completed_once_or_rerun(setup: Setup, n_fws: int) -> None:
-    """Like :func:`_assert_completed_once`, allowing archived launches of rerun jobs."""
-    lp = setup.launchpad_obj()
-    fws = list(lp.fireworks.find({}, {"name": 1, "state": 1}))
-    assert len(fws) == n_fws and {fw["state"] for fw in fws} == {"COMPLETED"}, setup.logs()
-    done = list(lp.launches.find({"state": "COMPLETED"}, {"fw_id": 1, "launch_id": 1}))
-    per_fw = {}
-    for launch in done:
-        per_fw.setdefault(launch["fw_id"], []).append(launch["launch_id"])
-    current = {
-        fw["fw_id"]: list(fw.get("launches") or [])
-        for fw in lp.fireworks.find({}, {"fw_id": 1, "launches": 1})
-    }
-    assert len(done) == n_fws, (per_fw, current)
-    counts = setup.output_counts()
-    assert len(counts) == n_fws and set(counts.values()) == {1}, counts
