@@ -46,14 +46,8 @@ def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen | Non
     return False
 
 
-def start_server(executable: str, storage: Path, port: int | None = None, standalone: bool = False):
-    """Start SecantusDB; returns (process, port). Raises RuntimeError if it does not come up.
-
-    ``standalone`` drops the single-node replica-set advertisement, so drivers see a
-    standalone server and send no retryable writes: SecantusDB forgets which retryable writes
-    it has executed when it restarts, and runs a retried one again (see
-    ``docs/workflows.md``, "MongoDB test server"). Use it for a server that is restarted.
-    """
+def start_server(executable: str, storage: Path, port: int | None = None):
+    """Start SecantusDB; returns (process, port). Raises RuntimeError if it does not come up."""
     port = port or free_port()
     log = open(storage.parent / f"secantusd-{port}.log", "ab")
     proc = subprocess.Popen(
@@ -67,7 +61,6 @@ def start_server(executable: str, storage: Path, port: int | None = None, standa
             str(storage),
             "--log-level",
             "WARNING",
-            *(["--standalone"] if standalone else []),
         ],
         stdout=log,
         stderr=subprocess.STDOUT,

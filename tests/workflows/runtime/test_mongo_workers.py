@@ -319,29 +319,35 @@ def test_killed_worker_is_detected_and_rerun_without_duplicates(setup):
 def test_server_restart_mid_campaign_loses_nothing(secantusd, tmp_path):
     """The server stops and comes back on the same storage while 2 workers hold jobs.
 
-    Two things keep the check exact (each job completed once, no rerun needed):
+    The workers are frozen (SIGSTOP) before the server stops and thawed after it is back, so
+    no request is in flight at the stop: every request sent before the freeze has its reply
+    in the worker's socket (FireWorks' documents here are < 30 kB). Two failures are kept out
+    that way, both seen with the workers left running:
 
-    - The server runs standalone (``start_server(standalone=True)``), as a single mongod
-      does, so pymongo sends no retryable writes. As a single-node replica set SecantusDB
-      0.7.0b3 accepts them but forgets, when it restarts, which ones it has executed: a
-      write that committed just before the stop, whose reply was lost, is retried by pymongo
-      after the restart and runs a second time (``tools/secantus_retry_repro.py``). Run
-      twice, FireWorks' checkout (``findAndModify`` of the first READY Firework) reserves a
-      second Firework and leaves the first RESERVED with no launch, and its workflow lock
-      (``WFLock``) finds the lock the worker itself just took: it waits 5 minutes, gives up
-      and leaves the workflow locked for good (the workers then time out).
-    - The workers are frozen (SIGSTOP) while the server stops and restarts, so no request is
-      in flight at the stop: FireWorks records a launch in several writes without a
-      transaction, and one that fails halfway (standalone: no retry) can leave a finished
-      job FIZZLED with its children already READY or run; rerunning it reruns them. What
-      this test holds is persistence and reconnection; docs/workflows.md says what to do
-      after an outage that did catch a worker mid-write.
+    - SecantusDB 0.7.0b3 (a single-node replica set to drivers, so pymongo retries a write
+      once when its reply is lost) forgets which retryable writes it executed when it
+      restarts, and its stop drops the replies of writes in progress after they commit: such
+      a write is retried after the restart and runs a second time
+      (``tools/secantus_retry_repro.py``). Run twice, FireWorks' checkout reserves a second
+      Firework and leaves the first RESERVED with no launch, and its workflow lock
+      (``WFLock``) finds the lock the worker itself took: it waits 5 minutes, gives up and
+      leaves the workflow locked (the workers then time out).
+    - A write that fails halfway through FireWorks' bookkeeping (no transaction) can leave a
+      finished job FIZZLED with its child already READY or run; rerunning it runs it again
+      (``tools/fireworks_lost_write_repro.py``).
+
+    After the thaw the first request meets a dead pooled connection ("connection pool
+    paused"); it was never sent, and pymongo's one retry sends it to the restarted server. A
+    standalone server (no retryable writes) fails that write in the worker instead (1 in 8
+    runs). What this test holds is persistence and reconnection, exactly: each job
+    completed once, no rerun; docs/workflows.md says what to do after an outage that caught
+    a worker mid-write.
     """
     sys.path.insert(0, str(REPO / "tools"))
     from test_mongo import start_server
 
     storage = tmp_path / "mongo-data"
-    server, port = start_server(secantusd, storage, standalone=True)
+    server, port = start_server(secantusd, storage)
     setup = Setup(tmp_path, "127.0.0.1", port, "pf_restart")
     try:
         res = setup.submit()
@@ -408,7 +414,7 @@ def _restart(start_server, executable: str, storage: Path, port: int):
     # the workers know this port; it can stay busy for a moment after the old server exits
     for attempt in range(10):
         try:
-            return start_server(executable, storage, port=port, standalone=True)[0]
+            return start_server(executable, storage, port=port)[0]
         except RuntimeError:
             if attempt == 9:
                 raise
