@@ -8,6 +8,7 @@ Each test uses its own database on the session server or a server of its own.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -314,6 +315,84 @@ def test_killed_worker_is_detected_and_rerun_without_duplicates(setup):
     _assert_completed_once(setup, N_FIREWORKS)
     fw = lp.fireworks.find_one({"fw_id": fw_id})
     assert len(fw["archived_launches"]) == 1  # the killed launch, kept for the record
+
+
+def _rerun_lost_cli(setup: Setup, *args: str) -> subprocess.CompletedProcess:
+    """``polaronflow rerun --lost`` as typed, with the workers' FireWorks config (1 s pings)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FW_", "JOBFLOW_"))}
+    env.update(HOME=str(setup.root), FW_CONFIG_FILE=str(setup.fw_config))
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "polaronflow",
+            "rerun",
+            "--lost",
+            "--launchpad",
+            str(setup.launchpad),
+            *args,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_rerun_lost_spares_a_live_worker_and_reruns_a_dead_one(setup):
+    """``polaronflow rerun --lost`` on MongoDB: a worker that stopped pinging but lives is left
+    alone; once it is dead its job is rerun, and the campaign completes each job once.
+
+    A live worker that stops pinging is what a MongoDB outage leaves: FireWorks' ping thread
+    ends at the first ping that fails while the job runs on. Here the worker is frozen
+    (SIGSTOP), which stops its pings the same way.
+    """
+    setup.submit()
+    for _ in range(N_KILL_WORKERS):
+        setup.start_worker(delay=5.0, slow_job="mg-ramp-u9")
+    lp = setup.launchpad_obj()
+
+    def running_ramp():
+        fw = lp.fireworks.find_one({"name": "mg-ramp-u9", "state": "RUNNING"})
+        if fw is None:
+            return None
+        launch = lp.launches.find_one({"launch_id": fw["launches"][-1]})
+        started = Path(launch["launch_dir"]) / "VASP_STARTED"
+        return (fw["fw_id"], Path(launch["launch_dir"])) if started.exists() else None
+
+    fw_id, launch_dir = _wait_for(running_ramp, 120, "mg-ramp-u9 to run", setup)
+    victim = next(p for p in setup.workers if p.folder == launch_dir.parent)
+    os.killpg(victim.pid, signal.SIGSTOP)  # alive, silent
+    _wait_for(
+        lambda: [fw["fw_id"] for fw in lp.fireworks.find({"state": "RUNNING"})] == [fw_id],
+        120,
+        "the other worker to go idle",
+        setup,
+    )
+    time.sleep(6)  # > --lost-after: its last ping is older than that now
+    # an expiry within two ping intervals would take live launches for lost: refused
+    short = _rerun_lost_cli(setup, "--lost-after", "1")
+    assert short.returncode == 2 and "two FireWorks ping intervals" in short.stderr, short
+    spared = _rerun_lost_cli(setup, "--lost-after", "4", "--json")
+    assert spared.returncode == 0, spared.stderr
+    result = json.loads(spared.stdout)
+    assert result["rerun"] == {} and result["alive"] == {str(fw_id): "mg-ramp-u9"}, result
+    assert lp.fireworks.find_one({"fw_id": fw_id})["state"] == "RUNNING"
+
+    os.killpg(victim.pid, signal.SIGKILL)  # now dead, mid-job (VASP never finished)
+    victim.wait()
+    time.sleep(1)
+    rerun = _rerun_lost_cli(setup, "--lost-after", "4", "--json")
+    assert rerun.returncode == 0, rerun.stderr
+    result = json.loads(rerun.stdout)
+    assert result["rerun"] == {str(fw_id): "mg-ramp-u9"} and result["alive"] == {}, result
+    setup.start_worker(delay=0.0)  # joins the surviving worker
+    setup.workers = [p for p in setup.workers if p is not victim]
+    setup.wait_workers()
+    _assert_completed_once(setup, N_FIREWORKS)
+    fw = lp.fireworks.find_one({"fw_id": fw_id})
+    (archived,) = fw["archived_launches"]  # the killed launch, kept for the record, FIZZLED
+    assert lp.launches.find_one({"launch_id": archived})["state"] == "FIZZLED"
 
 
 def test_server_restart_mid_campaign_loses_nothing(secantusd, tmp_path):
