@@ -4,8 +4,9 @@ A driver that loses the reply to a write (the server went away mid-request) send
 once, with the same session id and ``txnNumber``. mongod keeps a record of executed
 retryable writes and answers such a retry with the stored result; SecantusDB 0.7.0b3 keeps
 that record in memory only, so after a restart it runs the retried write a second time.
-Its stop also closes client connections before the requests in progress finish: a write
-in progress commits, its reply is lost, and pymongo retries it against the restarted server.
+Its stop also shuts the client sockets before the requests in progress finish (``stop`` in
+its ``server.py``): a write in progress commits, its reply is lost, and pymongo retries it
+against the restarted server.
 
 Run: ``python tools/secantus_retry_repro.py .venv-mongo/bin/secantusd-py``. Output with
 0.7.0b3 (the last line is the bug: the retry claims a second document)::
