@@ -479,8 +479,9 @@ def _stop(server: subprocess.Popen) -> None:
 
     SecantusDB's stop sometimes never finishes (2 of about 40 stops here, with clients frozen
     or running: every thread of the server waiting on a lock, nothing in its log): it is
-    then killed after 30 s; its journal replays on restart and the checks after the restart
-    hold the same.
+    then killed after 30 s. A kill loses acknowledged writes of the last moment (measured: 7
+    of 300 inserts made just before it; none with 1 s between), but the workers are frozen
+    and nothing has been written for 30 s by then; the checks after the restart would see it.
     """
     server.terminate()
     try:
