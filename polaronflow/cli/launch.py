@@ -123,7 +123,14 @@ def rerun(
         False,
         "--lost",
         help="Rerun jobs whose launch is lost (embedded: launcher and worker gone from this "
-        "host, their VASP killed first; MongoDB: FireWorks' lost-run detection).",
+        "host, their VASP killed first; MongoDB: no ping for --lost-after seconds and no sign "
+        "of life in the launch folder).",
+    ),
+    lost_after: float = typer.Option(
+        None,
+        "--lost-after",
+        help="MongoDB: seconds without a ping before a launch counts as lost (default "
+        "FireWorks' RUN_EXPIRATION_SECS, 4 h; at least two PING_TIME_SECS).",
     ),
     job: list[str] = typer.Option(None, "--job", help="Rerun this job (by name), repeatable."),
     campaign: str = typer.Option(
@@ -142,10 +149,21 @@ def rerun(
 
     settings = load_settings(config, project_dir=project_dir, launchpad_file=launchpad_file)
     _require_project(settings)
-    result = rerun_jobs(settings, campaign, fizzled=fizzled, lost=lost, names=job)
+    result = rerun_jobs(
+        settings, campaign, fizzled=fizzled, lost=lost, names=job, lost_after=lost_after
+    )
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
         return
+    if result.repaired:
+        names = ", ".join(f"{n} ({i})" for i, n in result.repaired.items())
+        typer.echo(f"finished, state brought up to date: {names}")
+    if result.alive:
+        names = ", ".join(f"{n} ({i})" for i, n in result.alive.items())
+        typer.echo(
+            f"not pinging but alive (a process or a recent file in the launch folder), left "
+            f"alone: {names}"
+        )
     if not result.rerun:
         typer.echo(f"nothing to rerun in campaign '{result.campaign.name}' on {result.launchpad}")
         return

@@ -36,6 +36,17 @@ class RerunResult(BaseModel):
 
     campaign: CampaignRef = Field(description="The campaign.")
     rerun: dict[int, str] = Field(description="FireWorks id -> job name of every job rerun.")
+    alive: dict[int, str] = Field(
+        default_factory=dict,
+        description="MongoDB: jobs whose launch stopped pinging but shows signs of life (a "
+        "process in its folder on this host, or a file in it written within the expiry): "
+        "left alone.",
+    )
+    repaired: dict[int, str] = Field(
+        default_factory=dict,
+        description="MongoDB: RUNNING jobs whose launch had finished (the workflow update was "
+        "lost): their state brought up to date, not rerun.",
+    )
     launchpad: str = Field(description="The LaunchPad used.")
 
 
@@ -127,6 +138,7 @@ def rerun_jobs(
     fizzled: bool = False,
     lost: bool = False,
     names: list[str] | None = None,
+    lost_after: float | None = None,
 ) -> RerunResult:
     """Put jobs of a campaign back to READY: FIZZLED ones, lost ones, or jobs named.
 
@@ -140,21 +152,35 @@ def rerun_jobs(
         Every FIZZLED job of the campaign.
     lost
         Every job whose launch is lost: on the embedded store a RUNNING job whose launcher and
-        worker are gone (this host; their VASP groups are killed first); on MongoDB FireWorks'
-        ``detect_lostruns`` (no ping for 4 hours, FireWorks' default).
+        worker are gone (this host; their VASP groups are killed first); on MongoDB see
+        :func:`_lost_on_mongodb` (no ping for ``lost_after`` seconds and no sign of life).
     names
         Job names (any state but RUNNING on MongoDB, where a live worker may hold them).
+    lost_after
+        MongoDB only: seconds without a ping before a launch counts as lost (default
+        FireWorks' ``RUN_EXPIRATION_SECS``, 4 hours); at least two ping intervals
+        (``PING_TIME_SECS`` of the FireWorks configuration).
 
     Raises
     ------
     InputError
-        Nothing chosen, or a name that is not a job of the campaign.
+        Nothing chosen, a name that is not a job of the campaign, ``lost_after`` on the
+        embedded store or shorter than two ping intervals.
     """
     from polaronflow.workflows.runtime.submit import _settings, open_launchpad
 
     if not (fizzled or lost or names):
         raise InputError("say what to rerun: --fizzled, --lost and/or --job NAME")
     s = _settings(settings)
+    if lost_after is not None and not lost:
+        raise InputError("--lost-after goes with --lost")
+    if lost_after is not None and s.launchpad_file is None:
+        raise InputError(
+            "--lost-after applies to a MongoDB LaunchPad; on the embedded store a launch is "
+            "lost when its processes are gone"
+        )
+    alive: dict[int, str] = {}
+    repaired: dict[int, str] = {}
     with open_launchpad(s) as lp:
         ref = pick_campaign(list_campaigns(lp), campaign)
         fws = {
@@ -166,8 +192,13 @@ def rerun_jobs(
         chosen: dict[int, str] = {}
         if fizzled:
             chosen |= {i: d["name"] for i, d in fws.items() if d["state"] == "FIZZLED"}
-        if lost:
+        if lost and s.launchpad_file is None:
             chosen |= {i: fws[i]["name"] for i in _lost(lp, s, list(fws))}
+        elif lost:
+            found = _lost_on_mongodb(lp, list(fws), lost_after)
+            alive = {i: fws[i]["name"] for i in found.alive}
+            repaired = {i: fws[i]["name"] for i in found.repaired}
+            chosen |= {i: fws[i]["name"] for i in found.lost}
         by_name = {d["name"]: i for i, d in fws.items()}
         for name in names or []:
             if name not in by_name:
@@ -181,22 +212,116 @@ def rerun_jobs(
         for fw_id in sorted(chosen):
             lp.rerun_fw(fw_id)
     ref.states = {}
-    return RerunResult(campaign=ref, rerun=dict(sorted(chosen.items())), launchpad=_where(s))
+    return RerunResult(
+        campaign=ref,
+        rerun=dict(sorted(chosen.items())),
+        alive=dict(sorted(alive.items())),
+        repaired=dict(sorted(repaired.items())),
+        launchpad=_where(s),
+    )
 
 
 def _lost(lp: LaunchPad, s: PolaronflowSettings, fw_ids: list[int]) -> list[int]:
-    running = set(
-        lp.get_fw_ids({"fw_id": {"$in": fw_ids}, "state": {"$in": ["RUNNING", "RESERVED"]}})
-    )
-    if s.launchpad_file is None:
-        from polaronflow.workflows.runtime.launch import _classify_stale, _kill_recorded
+    """Embedded store: RUNNING/RESERVED jobs of this host whose processes are gone."""
+    from polaronflow.workflows.runtime.launch import _classify_stale, _kill_recorded
 
-        lost, _ = _classify_stale(lp, sorted(running))
-        for fw_id in lost:
-            _kill_recorded(lp, fw_id)
-        return lost
-    _, lost_fws, _ = lp.detect_lostruns(rerun=False)
-    return sorted(set(lost_fws) & running)
+    running = lp.get_fw_ids({"fw_id": {"$in": fw_ids}, "state": {"$in": ["RUNNING", "RESERVED"]}})
+    lost, _ = _classify_stale(lp, sorted(running))
+    for fw_id in lost:
+        _kill_recorded(lp, fw_id)
+    return lost
+
+
+class _MongoLost(BaseModel):
+    lost: list[int] = []
+    alive: list[int] = []
+    repaired: list[int] = []
+
+
+def _lost_on_mongodb(lp: LaunchPad, fw_ids: list[int], lost_after: float | None) -> _MongoLost:
+    """Lost jobs on a MongoDB LaunchPad, told apart from live ones as far as this host can.
+
+    A launch is a candidate when it has not pinged for ``lost_after`` seconds (FireWorks'
+    ``detect_lostruns``). FireWorks' ping thread ends at the first ping that fails, so a
+    worker that lived through a MongoDB outage runs on without pinging: a candidate is
+    therefore left alone (``alive``) if a process on this host has its working directory in
+    the launch folder, or if a file in the folder was written within ``lost_after`` (VASP
+    writes OUTCAR/OSZICAR as it goes). The others have their launch marked FIZZLED (kept,
+    archived by the rerun). A Firework RESERVED for longer than ``lost_after`` without a
+    running launch (its worker died between reserving and starting it) is lost too. A
+    RUNNING Firework whose launch has finished is brought up to date (``repaired``), not
+    rerun.
+    """
+    import datetime
+
+    from fireworks.fw_config import PING_TIME_SECS, RUN_EXPIRATION_SECS
+
+    expiry = float(RUN_EXPIRATION_SECS if lost_after is None else lost_after)
+    if expiry < 2 * PING_TIME_SECS:
+        raise InputError(
+            f"--lost-after {expiry:g} s is shorter than two FireWorks ping intervals "
+            f"(PING_TIME_SECS = {PING_TIME_SECS} s): live launches would look lost"
+        )
+    query = {"fw_id": {"$in": fw_ids}}
+    lost_launches, lost_fws, inconsistent = lp.detect_lostruns(
+        expiration_secs=expiry, query=query, refresh=True
+    )
+    found = _MongoLost(repaired=sorted(set(inconsistent) & set(fw_ids)))
+    by_fw: dict[int, list[dict]] = {}
+    fields = {"launch_id": 1, "fw_id": 1, "host": 1, "launch_dir": 1}
+    for launch in lp.launches.find({"launch_id": {"$in": lost_launches}}, fields):
+        by_fw.setdefault(launch["fw_id"], []).append(launch)
+    cutoff = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=expiry)
+    reserved = []
+    for fw in lp.fireworks.find({**query, "state": "RESERVED"}, {"fw_id": 1, "updated_on": 1}):
+        updated = fw.get("updated_on")
+        if isinstance(updated, str):
+            updated = datetime.datetime.fromisoformat(updated)
+        if isinstance(updated, datetime.datetime) and updated.tzinfo is None:
+            updated = updated.replace(tzinfo=datetime.UTC)
+        live = lp.launches.count_documents(
+            {
+                "fw_id": fw["fw_id"],
+                "launch_id": {"$nin": lost_launches},
+                "state": {"$in": ["RUNNING", "RESERVED"]},
+            }
+        )
+        if isinstance(updated, datetime.datetime) and updated < cutoff and not live:
+            reserved.append(fw["fw_id"])
+    for fw_id in sorted((set(lost_fws) | set(reserved)) & set(fw_ids)):
+        launches = by_fw.get(fw_id, [])
+        if any(_shows_life(ln, expiry) for ln in launches):
+            found.alive.append(fw_id)
+            continue
+        for ln in launches:
+            lp.mark_fizzled(ln["launch_id"])
+        found.lost.append(fw_id)
+    found.lost.sort()
+    return found
+
+
+def _shows_life(launch: dict, expiry: float) -> bool:
+    """A process on this host works in the launch folder, or a file in it is recent."""
+    import socket
+    import time
+    from pathlib import Path
+
+    import psutil
+
+    folder = launch.get("launch_dir")
+    if not folder:
+        return False
+    path = Path(folder)
+    if launch.get("host") == socket.gethostname():
+        for proc in psutil.process_iter(["cwd"]):
+            cwd = proc.info.get("cwd")
+            if cwd and (cwd == str(path) or cwd.startswith(str(path) + "/")):
+                return True
+    try:
+        newest = max((p.stat().st_mtime for p in path.rglob("*") if p.is_file()), default=None)
+    except OSError:
+        return False
+    return newest is not None and time.time() - newest < expiry
 
 
 def delete_campaign(

@@ -8,6 +8,7 @@ Each test uses its own database on the session server or a server of its own.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -70,7 +71,7 @@ def serialise_id_counters() -> None:
     This is a test-server workaround: on MongoDB the claims only ever succeed first time.
     """
     from fireworks.core.launchpad import LaunchPad
-    from pymongo.errors import DuplicateKeyError
+    from pymongo.errors import BulkWriteError
 
     if getattr(LaunchPad, "_pf_serialised", False):
         return
@@ -84,7 +85,9 @@ def serialise_id_counters() -> None:
                     [{"_id": first + i} for i in range(quantity)], ordered=True
                 )
                 return first
-            except DuplicateKeyError:
+            except BulkWriteError as exc:  # insert_many reports E11000 this way
+                if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                    raise
                 continue  # another process has (part of) this block: take the next one
 
     def get_new_fw_id(self, quantity=1):
@@ -314,14 +317,111 @@ def test_killed_worker_is_detected_and_rerun_without_duplicates(setup):
     assert len(fw["archived_launches"]) == 1  # the killed launch, kept for the record
 
 
-@pytest.mark.skipif(
-    not os.environ.get("POLARONFLOW_RESTART_TEST"),
-    reason="unstable after this stop's merges, cause not found yet: in 2 of 4 full runs one "
-    "Firework had two COMPLETED launches after the server restart and the test's lost-run "
-    "recovery, once the workers timed out; see the issue-13 note. Run it with "
-    "POLARONFLOW_RESTART_TEST=1.",
-)
+def _rerun_lost_cli(setup: Setup, *args: str) -> subprocess.CompletedProcess:
+    """``polaronflow rerun --lost`` as typed, with the workers' FireWorks config (1 s pings)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FW_", "JOBFLOW_"))}
+    env.update(HOME=str(setup.root), FW_CONFIG_FILE=str(setup.fw_config))
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "polaronflow",
+            "rerun",
+            "--lost",
+            "--launchpad",
+            str(setup.launchpad),
+            *args,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_rerun_lost_spares_a_live_worker_and_reruns_a_dead_one(setup):
+    """``polaronflow rerun --lost`` on MongoDB: a worker that stopped pinging but lives is left
+    alone; once it is dead its job is rerun, and the campaign completes each job once.
+
+    A live worker that stops pinging is what a MongoDB outage leaves: FireWorks' ping thread
+    ends at the first ping that fails while the job runs on. Here the worker is frozen
+    (SIGSTOP), which stops its pings the same way.
+    """
+    setup.submit()
+    for _ in range(N_KILL_WORKERS):
+        setup.start_worker(delay=5.0, slow_job="mg-ramp-u9")
+    lp = setup.launchpad_obj()
+
+    def running_ramp():
+        fw = lp.fireworks.find_one({"name": "mg-ramp-u9", "state": "RUNNING"})
+        if fw is None:
+            return None
+        launch = lp.launches.find_one({"launch_id": fw["launches"][-1]})
+        started = Path(launch["launch_dir"]) / "VASP_STARTED"
+        return (fw["fw_id"], Path(launch["launch_dir"])) if started.exists() else None
+
+    fw_id, launch_dir = _wait_for(running_ramp, 120, "mg-ramp-u9 to run", setup)
+    victim = next(p for p in setup.workers if p.folder == launch_dir.parent)
+    os.killpg(victim.pid, signal.SIGSTOP)  # alive, silent
+    _wait_for(
+        lambda: [fw["fw_id"] for fw in lp.fireworks.find({"state": "RUNNING"})] == [fw_id],
+        120,
+        "the other worker to go idle",
+        setup,
+    )
+    time.sleep(6)  # > --lost-after: its last ping is older than that now
+    # an expiry within two ping intervals would take live launches for lost: refused
+    short = _rerun_lost_cli(setup, "--lost-after", "1")
+    assert short.returncode == 2 and "two FireWorks ping intervals" in short.stderr, short
+    spared = _rerun_lost_cli(setup, "--lost-after", "4", "--json")
+    assert spared.returncode == 0, spared.stderr
+    result = json.loads(spared.stdout)
+    assert result["rerun"] == {} and result["alive"] == {str(fw_id): "mg-ramp-u9"}, result
+    assert lp.fireworks.find_one({"fw_id": fw_id})["state"] == "RUNNING"
+
+    os.killpg(victim.pid, signal.SIGKILL)  # now dead, mid-job (VASP never finished)
+    victim.wait()
+    time.sleep(1)
+    rerun = _rerun_lost_cli(setup, "--lost-after", "4", "--json")
+    assert rerun.returncode == 0, rerun.stderr
+    result = json.loads(rerun.stdout)
+    assert result["rerun"] == {str(fw_id): "mg-ramp-u9"} and result["alive"] == {}, result
+    setup.start_worker(delay=0.0)  # joins the surviving worker
+    setup.workers = [p for p in setup.workers if p is not victim]
+    setup.wait_workers()
+    _assert_completed_once(setup, N_FIREWORKS)
+    fw = lp.fireworks.find_one({"fw_id": fw_id})
+    (archived,) = fw["archived_launches"]  # the killed launch, kept for the record, FIZZLED
+    assert lp.launches.find_one({"launch_id": archived})["state"] == "FIZZLED"
+
+
 def test_server_restart_mid_campaign_loses_nothing(secantusd, tmp_path):
+    """The server stops and comes back on the same storage while 2 workers hold jobs.
+
+    The workers are frozen (SIGSTOP) before the server stops and thawed after it is back, so
+    no request is in flight at the stop: every request sent before the freeze has its reply
+    in the worker's socket (FireWorks' documents here are < 30 kB). Two failures are kept out
+    that way, both seen with the workers left running:
+
+    - SecantusDB 0.7.0b3 (a single-node replica set to drivers, so pymongo retries a write
+      once when its reply is lost) forgets which retryable writes it executed when it
+      restarts, and its stop drops the replies of writes in progress after they commit: such
+      a write is retried after the restart and runs a second time
+      (``tools/secantus_retry_repro.py``). Run twice, FireWorks' checkout reserves a second
+      Firework and leaves the first RESERVED with no launch, and its workflow lock
+      (``WFLock``) finds the lock the worker itself took: it waits 5 minutes, gives up and
+      leaves the workflow locked (the workers then time out).
+    - A write that fails halfway through FireWorks' bookkeeping (no transaction) can leave a
+      finished job FIZZLED with its child already READY or run; rerunning it runs it again
+      (``tools/fireworks_lost_write_repro.py``).
+
+    After the thaw the first request meets a dead pooled connection ("connection pool
+    paused"); it was never sent, and pymongo's one retry sends it to the restarted server. A
+    standalone server (no retryable writes) fails that write in the worker instead (1 in 8
+    runs). What this test holds is persistence and reconnection, exactly: each job
+    completed once, no rerun; docs/workflows.md says what to do after an outage that caught
+    a worker mid-write.
+    """
     sys.path.insert(0, str(REPO / "tools"))
     from test_mongo import start_server
 
@@ -339,40 +439,55 @@ def test_server_restart_mid_campaign_loses_nothing(secantusd, tmp_path):
             "3 completed jobs",
             setup,
         )
+        for proc in setup.workers:
+            os.killpg(proc.pid, signal.SIGSTOP)
+        time.sleep(1.0)  # a request sent just before the freeze is answered (reply buffered)
         before_completed = {
             fw["fw_id"] for fw in lp.fireworks.find({"state": "COMPLETED"}, {"fw_id": 1})
         }
+        before_running = lp.fireworks.count_documents({"state": "RUNNING"})
         before_outputs = set(setup.output_counts())
         assert len(before_completed) < N_FIREWORKS  # the restart happens mid-campaign
-        server.terminate()
-        server.wait(timeout=30)
-        time.sleep(2)  # workers run into a dead server
+        _stop(server)
+        time.sleep(2)
         server = _restart(start_server, secantusd, storage, port)
         lp = setup.launchpad_obj()
         # nothing submitted or finished before the restart is lost
         # (the unit cell's restart may already have added Fireworks: those come on top)
         assert set(res.fw_ids) <= {fw["fw_id"] for fw in lp.fireworks.find({}, {"fw_id": 1})}
         after = {fw["fw_id"] for fw in lp.fireworks.find({"state": "COMPLETED"}, {"fw_id": 1})}
-        assert before_completed <= after
-        assert before_outputs <= set(setup.output_counts())
+        assert after == before_completed
+        assert lp.fireworks.count_documents({"state": "RUNNING"}) == before_running
+        assert set(setup.output_counts()) == before_outputs
+        for proc in setup.workers:
+            os.killpg(proc.pid, signal.SIGCONT)
+        # the workers' pooled connections are dead: pymongo opens new ones and carries on
         setup.wait_workers(timeout=240)
-        # pymongo rides out a short outage, but a call in flight when the server went away
-        # fails and its worker stops: that leaves a RUNNING launch (lost: rerun it) or a
-        # finished launch whose workflow was not refreshed (inconsistent: refresh it), which
-        # lost-run detection repairs before a fresh worker finishes the campaign
-        if lp.fireworks.count_documents({"state": {"$ne": "COMPLETED"}}):
-            time.sleep(5)
-            lp.detect_lostruns(expiration_secs=4, rerun=True, refresh=True)
-            # a job whose JobStore write hit the outage failed (FIZZLED): rerun it, as
-            # `lpad rerun_fws -s FIZZLED` would
-            for fw in lp.fireworks.find({"state": "FIZZLED"}, {"fw_id": 1}):
-                lp.rerun_fw(fw["fw_id"])
-            setup.start_worker()
-            setup.wait_workers(timeout=240)
-        _assert_completed_once_or_rerun(setup, N_FIREWORKS)
+        assert [p.returncode for p in setup.workers] == [0, 0], setup.logs()
+        _assert_completed_once(setup, N_FIREWORKS)
     finally:
+        for proc in setup.workers:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGCONT)
         setup.stop_workers()
         server.terminate()
+        server.wait(timeout=30)
+
+
+def _stop(server: subprocess.Popen) -> None:
+    """Stop the server (SIGTERM: it checkpoints and closes its storage).
+
+    SecantusDB's stop sometimes never finishes (2 of about 40 stops here, with clients frozen
+    or running: every thread of the server waiting on a lock, nothing in its log): it is
+    then killed after 30 s. A kill loses acknowledged writes of the last moment (measured: 7
+    of 300 inserts made just before it; none with 1 s between), but the workers are frozen
+    and nothing has been written for 30 s by then; the checks after the restart would see it.
+    """
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
         server.wait(timeout=30)
 
 
@@ -386,21 +501,3 @@ def _restart(start_server, executable: str, storage: Path, port: int):
                 raise
             time.sleep(1)
     raise AssertionError("unreachable")
-
-
-def _assert_completed_once_or_rerun(setup: Setup, n_fws: int) -> None:
-    """Like :func:`_assert_completed_once`, allowing archived launches of rerun jobs."""
-    lp = setup.launchpad_obj()
-    fws = list(lp.fireworks.find({}, {"name": 1, "state": 1}))
-    assert len(fws) == n_fws and {fw["state"] for fw in fws} == {"COMPLETED"}, setup.logs()
-    done = list(lp.launches.find({"state": "COMPLETED"}, {"fw_id": 1, "launch_id": 1}))
-    per_fw = {}
-    for launch in done:
-        per_fw.setdefault(launch["fw_id"], []).append(launch["launch_id"])
-    current = {
-        fw["fw_id"]: list(fw.get("launches") or [])
-        for fw in lp.fireworks.find({}, {"fw_id": 1, "launches": 1})
-    }
-    assert len(done) == n_fws, (per_fw, current)
-    counts = setup.output_counts()
-    assert len(counts) == n_fws and set(counts.values()) == {1}, counts
