@@ -28,7 +28,7 @@ FEO = "FeO_U_relax_custodian"  # real VASP: ISPIN 2, <partial> (s, p, d), in-gap
 
 
 def _analyze(args: list[str], capsys) -> tuple[int, dict | None, str]:
-    code = main(["analyze", *args, "--json", "-"])
+    code = main(["analyze", *args, "--json"])
     out, err = capsys.readouterr()
     return code, (json.loads(out) if code == 0 else None), err
 

@@ -84,6 +84,33 @@ def exports(out: str | Path, mongodb: bool, jf_project: str | None = None) -> li
     return lines
 
 
+#: jobflow-remote refuses to start its runner when the supervisord socket path
+#: (``<daemon_dir>/s.sock``) is longer than this (UNIX sockets allow ~107 bytes).
+_JF_SOCKET_MAX = 97
+
+
+def _jfremote_daemon_line(jf_project: str) -> str:
+    """``daemon_dir: …`` for the project file when jobflow-remote's default (``<projects
+    folder>/<project>/daemon``) would give a socket path it refuses; else a comment."""
+    import os
+    import tempfile
+
+    default = jfremote_projects_folder() / jf_project / "daemon" / "s.sock"
+    if len(str(default)) <= _JF_SOCKET_MAX:
+        return "# daemon_dir: default, <projects folder>/<project>/daemon"
+    short = Path(tempfile.gettempdir()) / f"jfremote-{os.getuid()}-{jf_project}"
+    if len(str(short / "s.sock")) > _JF_SOCKET_MAX:
+        raise InputError(
+            f"jobflow-remote's runner socket {default} is longer than {_JF_SOCKET_MAX} "
+            "characters and so would be one in the temporary folder: use a shorter --jf-project"
+        )
+    return (
+        f"# the default daemon folder would give a socket path over {_JF_SOCKET_MAX} "
+        "characters, which jobflow-remote refuses\n"
+        f"daemon_dir: {short}"
+    )
+
+
 def jfremote_projects_folder() -> Path:
     """jobflow-remote's projects folder: its ``projects_folder`` setting (``JFREMOTE_*``
     variables or ``~/.jfremote.yaml``), ``~/.jfremote`` by default."""
@@ -192,6 +219,7 @@ def write_config_templates(
         "jf_project": jf_project,
         "jf_worker": jf_worker,
         "projects_folder": str(jfremote_projects_folder()) if jfremote else "",
+        "daemon_dir": _jfremote_daemon_line(jf_project) if jfremote else "",
         # the folder of this Python's scripts (polaronflow, jf): first on the job shell's PATH
         "bin_dir": shlex.quote(str(Path(sys.executable).parent)),
     }

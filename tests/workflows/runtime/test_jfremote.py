@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import shutil
 import signal
 import stat
 import subprocess
@@ -102,8 +103,17 @@ def _states(job_list: str) -> Counter:
     return Counter(STATES.findall(job_list))
 
 
+def _daemon_dir(home: Path, project: str) -> Path:
+    """The runner's daemon folder: the project file's daemon_dir (init writes one when the
+    default under HOME would give a socket path jobflow-remote refuses), else the default."""
+    import yaml
+
+    data = yaml.safe_load((home / ".jfremote" / f"{project}.yaml").read_text())
+    return Path(data.get("daemon_dir") or home / ".jfremote" / project / "daemon")
+
+
 def _supervisord_pid(home: Path, project: str) -> int | None:
-    pid_file = home / ".jfremote" / project / "daemon" / "supervisord.pid"
+    pid_file = _daemon_dir(home, project) / "supervisord.pid"
     try:
         return int(pid_file.read_text().strip())
     except (OSError, ValueError):
@@ -128,7 +138,7 @@ def _proc_state(pid: int) -> str:
 def test_campaign_completes_with_jobflow_remote_local_worker(mongo_uri, tmp_path):
     url = urlparse(mongo_uri)
     host, port = url.hostname or "127.0.0.1", str(url.port or 27017)
-    db, project = f"pf_jfr_{uuid.uuid4().hex[:12]}", "pfjfr"
+    db, project = f"pf_jfr_{uuid.uuid4().hex[:12]}", f"pfjfr{uuid.uuid4().hex[:6]}"
     user = User(tmp_path)
 
     out = user.run(
@@ -181,6 +191,9 @@ def test_campaign_completes_with_jobflow_remote_local_worker(mongo_uri, tmp_path
     finally:
         user.run("jf", "runner", "shutdown")
         _wait_stopped(supervisord)
+        daemon = _daemon_dir(tmp_path, project)
+        if not daemon.is_relative_to(tmp_path):  # moved to the temporary folder by init
+            shutil.rmtree(daemon, ignore_errors=True)
 
     # the queue and the JobStore, read directly: every job once, every output stored once
     from pymongo import MongoClient

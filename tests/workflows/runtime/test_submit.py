@@ -254,6 +254,12 @@ def test_init_jobflow_remote_writes_a_project_file(tmp_path):
     assert f"export PATH={Path(sys.executable).parent}:$PATH" in worker["pre_run"]
     assert project["queue"]["store"]["database"] == "campaigns"
     assert project["jobstore"]["docs_store"]["collection_name"] == "outputs"
+    # jobflow-remote refuses a runner socket path over 97 characters: init moves the daemon
+    # folder to the temporary folder when the default (under the projects folder) is too long
+    default = tmp_path / "jfprojects" / "polaronflow" / "daemon"
+    daemon = Path(project.get("daemon_dir") or default)
+    assert len(str(daemon / "s.sock")) <= 97
+    assert ("daemon_dir" in project) == (len(str(default / "s.sock")) > 97)
     from polaronflow.settings import load_settings
 
     s = load_settings(tmp_path / "cfg" / "polaronflow.yaml")
