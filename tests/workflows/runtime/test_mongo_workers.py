@@ -275,21 +275,23 @@ def _wait_for(predicate, timeout: float, what: str, setup: Setup):
     pytest.fail(f"timed out waiting for {what}\n{setup.logs()}")
 
 
+def _running_ramp(lp):
+    """(fw_id, launch folder) of mg-ramp-u9 once its VASP has started, else None."""
+    fw = lp.fireworks.find_one({"name": "mg-ramp-u9", "state": "RUNNING"})
+    if fw is None:
+        return None
+    launch = lp.launches.find_one({"launch_id": fw["launches"][-1]})
+    started = Path(launch["launch_dir"]) / "VASP_STARTED"
+    return (fw["fw_id"], Path(launch["launch_dir"])) if started.exists() else None
+
+
 def test_killed_worker_is_detected_and_rerun_without_duplicates(setup):
     setup.submit()
     for _ in range(N_KILL_WORKERS):
         setup.start_worker(delay=4.0, slow_job="mg-ramp-u9")
     lp = setup.launchpad_obj()
 
-    def running_ramp():
-        fw = lp.fireworks.find_one({"name": "mg-ramp-u9", "state": "RUNNING"})
-        if fw is None:
-            return None
-        launch = lp.launches.find_one({"launch_id": fw["launches"][-1]})
-        started = Path(launch["launch_dir"]) / "VASP_STARTED"
-        return (fw["fw_id"], Path(launch["launch_dir"])) if started.exists() else None
-
-    fw_id, launch_dir = _wait_for(running_ramp, 120, "mg-ramp-u9 to run", setup)
+    fw_id, launch_dir = _wait_for(lambda: _running_ramp(lp), 120, "mg-ramp-u9 to run", setup)
     victim = next(p for p in setup.workers if p.folder == launch_dir.parent)
     os.killpg(victim.pid, signal.SIGKILL)  # mid-job: VASP has not finished
     killed_at = time.monotonic()
@@ -352,15 +354,7 @@ def test_rerun_lost_spares_a_live_worker_and_reruns_a_dead_one(setup):
         setup.start_worker(delay=5.0, slow_job="mg-ramp-u9")
     lp = setup.launchpad_obj()
 
-    def running_ramp():
-        fw = lp.fireworks.find_one({"name": "mg-ramp-u9", "state": "RUNNING"})
-        if fw is None:
-            return None
-        launch = lp.launches.find_one({"launch_id": fw["launches"][-1]})
-        started = Path(launch["launch_dir"]) / "VASP_STARTED"
-        return (fw["fw_id"], Path(launch["launch_dir"])) if started.exists() else None
-
-    fw_id, launch_dir = _wait_for(running_ramp, 120, "mg-ramp-u9 to run", setup)
+    fw_id, launch_dir = _wait_for(lambda: _running_ramp(lp), 120, "mg-ramp-u9 to run", setup)
     victim = next(p for p in setup.workers if p.folder == launch_dir.parent)
     os.killpg(victim.pid, signal.SIGSTOP)  # alive, silent
     _wait_for(
