@@ -2,7 +2,7 @@
 
 Targets: ``polaronflow inputs --out d`` (the whole campaign's 25 input folders) in < 3 s
 (issue 3); ``polaronflow demo`` (the paper's 2x2x2 campaign, 55 jobs, through FireWorks,
-custodian and the emulator) in <= 3 min on 2 cores (issue 6).
+custodian and the emulator) in <= 90 s on 2 cores with a warm venv (issue 16).
 
 Measured, each as a fresh child process (start-up and imports included):
 
@@ -36,7 +36,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from _results import cpu_name, record_section
+from _results import bytecode_note, cpu_name, record_section
+
+#: ``make demo`` on 2 cores with a warm venv (issue 16; issue 6 asked for <= 180 s).
+DEMO_TARGET = 90.0
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -111,7 +114,7 @@ def main() -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     ok_inputs = statistics.median(results["inputs"][0]) < 3.0
-    ok_demo = "demo" not in results or results["demo"][2][0] <= 180.0
+    ok_demo = "demo" not in results or results["demo"][2][0] <= DEMO_TARGET
     if args.record:
         _record(results, ok_inputs, ok_demo)
     return 0 if ok_inputs and ok_demo else 1
@@ -130,6 +133,7 @@ def _record(results: dict, ok_inputs: bool, ok_demo: bool) -> None:
         f"on {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}; load average "
         f"{os.getloadavg()[0]:.1f} at the end. Whole child processes; wall = median of n runs "
         "after one warm-up.",
+        bytecode_note(),
         "",
         "| measurement | value | target |",
         "|---|---|---|",
@@ -143,7 +147,7 @@ def _record(results: dict, ok_inputs: bool, ok_demo: bool) -> None:
         demo = results["demo"]
         lines += [
             f"| `polaronflow demo --workers 1` wall (s) | {demo[1][0]:.0f} | - |",
-            f"| `polaronflow demo --workers 2` wall (s) | {demo[2][0]:.0f} | <= 180: "
+            f"| `polaronflow demo --workers 2` wall (s) | {demo[2][0]:.0f} | <= {DEMO_TARGET:.0f}: "
             f"{'met' if ok_demo else 'NOT met'}; {demo[1][0] / demo[2][0]:.2f}x faster than 1 "
             "worker |",
         ]
