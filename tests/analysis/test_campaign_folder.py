@@ -9,49 +9,9 @@ from pathlib import Path
 import pytest
 
 from polaronflow.cli import main
+from tests.analysis._emulated import emulate_static
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
-
-
-def _emulate(structure, d: Path, u: float = 5.0) -> Path:
-    core = pytest.importorskip("polaronflow.emulator.core")
-    from pymatgen.io.vasp import Incar, Poscar
-
-    types = list(dict.fromkeys(site.specie.symbol for site in structure))
-    magmom = structure.site_properties.get("magmom") or [0.0] * len(structure)
-    d.mkdir(parents=True)
-    Poscar(structure).write_file(d / "POSCAR")
-    Incar(
-        {
-            "ISPIN": 2,
-            "LORBIT": 11,
-            "NEDOS": 401,
-            "NBANDS": 1100,
-            "ISMEAR": 0,
-            "SIGMA": 0.05,
-            "METAGGA": "Scan",
-            "LASPH": True,
-            "LDAU": True,
-            "LDAUTYPE": 2,
-            "LDAUL": [2 if t == "W" else -1 for t in types],
-            "LDAUU": [u if t == "W" else 0.0 for t in types],
-            "LDAUJ": [0.0] * len(types),
-            "LMAXMIX": 4,
-            "MAGMOM": magmom,
-            "NSW": 0,
-            "IBRION": -1,
-            "LWAVE": False,
-            "LCHARG": False,
-            "NELM": 100,
-            "ALGO": "All",
-            "EDIFF": 1e-5,
-        }
-    ).write_file(d / "INCAR")
-    spec = {"W": "W_sv", "O": "O", "Mg": "Mg_pv", "H": "H"}
-    (d / "POTCAR.spec").write_text("\n".join(spec[t] for t in types) + "\n")
-    (d / "KPOINTS").write_text("Gamma\n0\nGamma\n1 1 1\n")
-    core.run_emulator(d)
-    return d
 
 
 @pytest.fixture(scope="module")
@@ -63,9 +23,9 @@ def campaign_dir(tmp_path_factory, corpus_dir):
     root = tmp_path_factory.mktemp("collected") / "RUNS"
     mg = builder.build_doped(ion="Mg")
     for u in (9.0, 5.0):
-        _emulate(mg.structure, root / naming.ramp_step_name("mg", u), u)
-    _emulate(mg.structure, root / naming.static_name("mg"))
-    _emulate(make_supercell(gamma_wo3(), (2, 2, 2)), root / naming.SUPERCELL_STATIC)
+        emulate_static(mg.structure, root / naming.ramp_step_name("mg", u), u)
+    emulate_static(mg.structure, root / naming.static_name("mg"))
+    emulate_static(make_supercell(gamma_wo3(), (2, 2, 2)), root / naming.SUPERCELL_STATIC)
     # a real O2 box (PBEsol): made of host elements only, but a reference, not the host
     o2 = root / naming.reference_relax_name("O2")
     o2.mkdir()

@@ -15,6 +15,7 @@ from polaronflow.analysis.report import AnalysisOptions, analyze_runs, detect_ra
 from polaronflow.analysis.rundata import RunData
 from polaronflow.cli import main
 from polaronflow.errors import RunQualityError
+from tests.analysis._emulated import emulate_static
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -273,48 +274,6 @@ def test_cli_fast_path_imports_no_pymatgen_or_matplotlib(corpus_dir):
 RAMP = (9.0, 7.0, 5.0)
 
 
-def _emulate(built, d: Path, u: float) -> Path:
-    """Write a LORBIT 11, ISPIN 2 static job for a built structure and run the emulator."""
-    core = pytest.importorskip("polaronflow.emulator.core")
-    from pymatgen.io.vasp import Incar, Poscar
-
-    s = built.structure
-    types = list(dict.fromkeys(site.specie.symbol for site in s))
-    d.mkdir()
-    Poscar(s).write_file(d / "POSCAR")
-    Incar(
-        {
-            "ISPIN": 2,
-            "LORBIT": 11,
-            "NEDOS": 401,
-            "NBANDS": 1100,
-            "ISMEAR": 0,
-            "SIGMA": 0.05,
-            "METAGGA": "Scan",
-            "LASPH": True,
-            "LDAU": True,
-            "LDAUTYPE": 2,
-            "LDAUL": [2 if t == "W" else -1 for t in types],
-            "LDAUU": [u if t == "W" else 0.0 for t in types],
-            "LDAUJ": [0.0] * len(types),
-            "LMAXMIX": 4,
-            "MAGMOM": s.site_properties["magmom"],
-            "NSW": 0,
-            "IBRION": -1,
-            "LWAVE": False,
-            "LCHARG": False,
-            "NELM": 100,
-            "ALGO": "All",
-            "EDIFF": 1e-5,
-        }
-    ).write_file(d / "INCAR")
-    spec = {"W": "W_sv", "O": "O", "Mg": "Mg_pv", "H": "H"}
-    (d / "POTCAR.spec").write_text("\n".join(spec[t] for t in types) + "\n")
-    (d / "KPOINTS").write_text("Gamma\n0\nGamma\n1 1 1\n")
-    core.run_emulator(d)
-    return d
-
-
 @pytest.fixture(scope="module")
 def gamma_mg_ramp(tmp_path_factory):
     """Mg in the 2x2x2 γ-WO3 supercell, polarons seeded in W shells 1 and 2, emulated at
@@ -322,7 +281,7 @@ def gamma_mg_ramp(tmp_path_factory):
     builder = pytest.importorskip("polaronflow.structures.builder")
     built = builder.build_doped(ion="Mg")
     root = tmp_path_factory.mktemp("gamma_mg")
-    return built, [_emulate(built, root / f"mg_u{u:g}", u) for u in RAMP]
+    return built, [emulate_static(built.structure, root / f"mg_u{u:g}", u) for u in RAMP]
 
 
 def test_cli_on_emulated_mg_doped_gamma_wo3(gamma_mg_ramp, tmp_path, capsys):
@@ -368,7 +327,7 @@ def test_cli_on_emulated_mg_doped_gamma_wo3(gamma_mg_ramp, tmp_path, capsys):
 
 def test_cli_compares_mg_with_h2x(gamma_mg_ramp, tmp_path, capsys):
     builder = pytest.importorskip("polaronflow.structures.builder")
-    h2x = _emulate(builder.build_doped(protons=2), tmp_path / "h2x", 5.0)
+    h2x = emulate_static(builder.build_doped(protons=2).structure, tmp_path / "h2x", 5.0)
     out_json = tmp_path / "r.json"
     mg = gamma_mg_ramp[1][-1]
     code, out, err = _cli(["analyze", str(mg), str(h2x), "--json-out", str(out_json)], capsys)
