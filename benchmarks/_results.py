@@ -1,4 +1,5 @@
-"""Shared by the benchmark scripts: the machine's CPU name and RESULTS.md section writing."""
+"""Shared by the benchmark scripts: the machine's CPU name, RESULTS.md section writing and
+child Python processes measured whole."""
 
 from __future__ import annotations
 
@@ -57,3 +58,27 @@ def bytecode_note() -> str:
         f"for polaronflow (polaronflow.workflows.vasp.makers): "
         f"{cached('polaronflow.workflows.vasp.makers')}"
     )
+
+
+def run_python(code: str, *args: str) -> tuple[float, float, str]:
+    """Run ``code`` in a child Python with ``args``; return (wall s, peak RSS MB of the child,
+    the last line it printed). Exits with the child's stderr when it fails."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    out, err = proc.stdout.read(), proc.stderr.read()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"child failed:\n{err}")
+    lines = out.strip().splitlines()
+    return wall, usage.ru_maxrss / 1024, lines[-1] if lines else ""

@@ -21,13 +21,11 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from _results import cpu_name, record_section
+from _results import cpu_name, record_section, run_python
 
 HERE = Path(__file__).resolve().parent
 START, END = "<!-- bench_emulator_scale:start -->", "<!-- bench_emulator_scale:end -->"
@@ -47,20 +45,6 @@ print(len(vr.complete_dos.pdos), vr.parameters["NBANDS"], vr.efermi)
 """
 
 
-def _child(code: str, arg: str) -> tuple[float, float, str]:
-    """Run ``code`` in a child Python; return (wall s, peak RSS MB, stdout)."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, arg], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    out, err = proc.stdout.read(), proc.stderr.read()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"child failed:\n{err}")
-    return wall, usage.ru_maxrss / 1024, out.strip()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -72,7 +56,7 @@ def main() -> int:
         walls, rss = [], []
         for i in range(args.repeats):
             dest = work / f"run{i}"
-            wall, peak, _ = _child(WRITE, str(dest))
+            wall, peak, _ = run_python(WRITE, str(dest))
             walls.append(wall)
             rss.append(peak)
             print(f"write {i + 1}/{args.repeats}: {wall:.2f} s, peak RSS {peak:.0f} MB")
@@ -80,7 +64,7 @@ def main() -> int:
         outcar = (work / "run0" / "OUTCAR").stat().st_size / 1e6
         parse = None
         if not args.no_parse:
-            parse = _child(PARSE, str(work / "run0"))
+            parse = run_python(PARSE, str(work / "run0"))
             print(
                 f"pymatgen Vasprun (warnings as errors): {parse[0]:.1f} s, "
                 f"{parse[1]:.0f} MB, ok ({parse[2]})"

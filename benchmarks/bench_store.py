@@ -31,14 +31,13 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-from _results import bytecode_note, cpu_name, record_section
+from _results import bytecode_note, cpu_name, record_section, run_python
 
 START, END = "<!-- bench_store:start -->", "<!-- bench_store:end -->"
 
@@ -111,23 +110,6 @@ print(json.dumps({"connect": t_connect, "uuid": statistics.median(by_uuid),
 """
 
 
-def _child(code: str, *args: str) -> tuple[float, float, str]:
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    out, err = proc.stdout.read(), proc.stderr.read()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"child failed:\n{err}")
-    lines = out.strip().splitlines()
-    return wall, usage.ru_maxrss / 1024, lines[-1] if lines else ""
-
-
 def _job_doc(output: dict, i: int) -> dict:
     """What jobflow stores for a finished job, for job ``i``."""
     name = f"ramp-u{i % 10}-{i:04d}"
@@ -159,7 +141,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="pf-store-bench-"))
     try:
         doc_file = work / "taskdoc.json"
-        _child(MAKE_DOC, str(work / "run"), str(doc_file))
+        run_python(MAKE_DOC, str(work / "run"), str(doc_file))
         shutil.rmtree(work / "run")
         output = json.loads(doc_file.read_text())
         doc_kb = len(json.dumps(_job_doc(output, 0))) / 1024
@@ -202,7 +184,7 @@ def main() -> int:
                 step = max(1, size // args.uuids)
                 uuids = [str(uuid.UUID(int=i + 1)) for i in range(0, size, step)][: args.uuids]
                 launches = "1" if backend == "montydb" else "3"
-                wall, peak, line = _child(
+                wall, peak, line = run_python(
                     OPEN[backend] + MEASURE,
                     str(paths[backend]),
                     json.dumps(uuids if backend == "sqlite" else uuids[:3]),

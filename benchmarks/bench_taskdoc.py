@@ -37,10 +37,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from _results import bytecode_note, cpu_name, record_section
+from _results import bytecode_note, cpu_name, record_section, run_python
 
 START, END = "<!-- bench_taskdoc:start -->", "<!-- bench_taskdoc:end -->"
 #: The paper's static: NEDOS 5001 (templates/scan_u_incar.yaml), 8 irreducible k-points.
@@ -106,24 +105,6 @@ VARIANTS = {
 }
 
 
-def _child(code: str, *args: str) -> tuple[float, float, str]:
-    """Run ``code`` in a child Python; return (wall s, peak RSS MB, stdout)."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    out, err = proc.stdout.read(), proc.stderr.read()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"child failed:\n{err}")
-    lines = out.strip().splitlines()
-    return wall, usage.ru_maxrss / 1024, lines[-1] if lines else ""
-
-
 def _diff(a: object, b: object, path: str = "") -> list[str]:
     """Paths at which two JSON values differ (VOLATILE keys skipped)."""
     if isinstance(a, dict) and isinstance(b, dict):
@@ -154,7 +135,7 @@ def main() -> int:
     run = work / "run"
     try:
         if not (run / "vasprun.xml").is_file():
-            wall, _, _ = _child(WRITE, str(run), json.dumps(RUN))
+            wall, _, _ = run_python(WRITE, str(run), json.dumps(RUN))
             print(f"wrote the run in {wall:.1f} s")
         size = (run / "vasprun.xml").stat().st_size / 1e6
         print(f"vasprun.xml {size:.0f} MB")
@@ -167,7 +148,7 @@ def main() -> int:
                 shutil.rmtree(copy, ignore_errors=True)
                 subprocess.run(["cp", "-al", str(run), str(copy)], check=True)
                 doc = work / f"{variant}.json"
-                wall, peak, line = _child(CHILD, variant, str(copy), str(doc))
+                wall, peak, line = run_python(CHILD, variant, str(copy), str(doc))
                 rec = {**json.loads(line), "wall": wall, "peak": peak}
                 results[variant].append(rec)
                 print(
