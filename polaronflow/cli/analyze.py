@@ -116,18 +116,20 @@ def analyze(
         experiment=experiment,
         extra_reactions=tuple(reaction),
     )
-    if sys.stderr.isatty():
-        from rich.console import Console
-
-        # Large vasprun.xml files take a moment: say what is happening, on a terminal only.
-        with Console(stderr=True).status(f"reading {len(run_dirs)} run folder(s)…"):
-            runs, read_errors = read_runs(run_dirs, partial=partial, pdos=plots is not None)
-            _check_elements(opts, runs, read_errors)
-            report = analyze_runs(runs, opts, read_errors=read_errors)
-    else:
+    # Large vasprun.xml files take a moment: say what is happening, on a terminal only (the
+    # line is erased once the runs are read, whatever happens).
+    waiting = sys.stderr.isatty()
+    if waiting:
+        sys.stderr.write(f"reading {len(run_dirs)} run folder(s)…")
+        sys.stderr.flush()
+    try:
         runs, read_errors = read_runs(run_dirs, partial=partial, pdos=plots is not None)
         _check_elements(opts, runs, read_errors)
         report = analyze_runs(runs, opts, read_errors=read_errors)
+    finally:
+        if waiting:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
     if as_json:
         typer.echo(report.model_dump_json(indent=2))
     else:
@@ -144,7 +146,7 @@ def analyze(
         for path in written:
             typer.echo(f"wrote {path}", err=True)
     # Everything is printed and written: the console script may skip the interpreter's
-    # teardown (freeing numpy/pydantic/rich state), as after `inputs`.
+    # teardown (freeing numpy and pydantic state), as after `inputs`.
     skip_teardown()
 
 
@@ -186,30 +188,25 @@ def _check_elements(opts, runs, read_errors) -> None:
 
 
 def _print_report(report) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     from polaronflow.analysis.report import summary_rows
+    from polaronflow.cli._table import BOLD, BOLD_RED, DIM, RED, Output
 
-    console = Console()
-    if not console.is_terminal:
-        # Piped output (logs, CI): do not squeeze the table into 80 columns.
-        console = Console(width=200)
+    out = Output()
     title = "polaronflow analyze"
     if report.synthetic:
         title = "SYNTHETIC (emulator) data, not VASP results: " + title
     if report.partial:
         title += " [PARTIAL]"
     rows = summary_rows(report)
-    table = Table(title=title, title_style="bold red" if report.synthetic else "bold")
     columns: list[str] = []
     for row in rows:
         columns.extend(k for k in row if k not in columns)
-    for col in columns:
-        table.add_column(col, overflow="fold")
-    for row in rows:
-        table.add_row(*(str(row.get(c, "")) for c in columns))
-    console.print(table)
+    out.table(
+        title,
+        columns,
+        [[str(row.get(c, "")) for c in columns] for row in rows],
+        title_style=BOLD_RED if report.synthetic else BOLD,
+    )
 
     for rep in report.runs:
         notes = []
@@ -220,90 +217,105 @@ def _print_report(report) -> None:
         notes += rep.problems
         notes += [f"{k}: {v}" for k, v in rep.unavailable.items()]
         for note in dict.fromkeys(notes):
-            console.print(f"  [dim]{Path(rep.path).name}:[/dim] {note}", highlight=False)
+            out.labelled(Path(rep.path).name + ":", note, DIM)
 
     if report.lattice_changes:
-        t = Table(title="Lattice changes (%)")
-        for col in ("cells", "multiple", "Δa", "Δb", "Δc", "Δβ", "ΔV"):
-            t.add_column(col)
-        for lc in report.lattice_changes:
-            p = lc.percent
-            t.add_row(
-                lc.label,
-                "×".join(map(str, lc.multiple)),
-                *(f"{p[k]:+.2f}" for k in ("a", "b", "c", "beta", "volume")),
-            )
-        console.print(t)
+        out.table(
+            "Lattice changes (%)",
+            ("cells", "multiple", "Δa", "Δb", "Δc", "Δβ", "ΔV"),
+            [
+                [
+                    lc.label,
+                    "×".join(map(str, lc.multiple)),
+                    *(f"{lc.percent[k]:+.2f}" for k in ("a", "b", "c", "beta", "volume")),
+                ]
+                for lc in report.lattice_changes
+            ],
+        )
     if report.reactions:
-        t = Table(title="Reaction energies")
-        for col in ("reaction", "ΔE DFT (eV)", "ΔE (eV)", "ΔE (kJ/mol)", "μ_O2 terms", "note"):
-            t.add_column(col)
+        rows_r = []
         for r in report.reactions:
             terms = []
             if r.o2_pressure_term is not None:
                 terms.append(f"kT ln(pO2) {r.o2_pressure_term:+.4f} eV at {r.temperature:g} K")
             if r.o2_temperature_term is not None:
                 terms.append(f"tabulated {r.o2_temperature_term:+.3f} eV")
-            t.add_row(
-                r.reaction,
-                f"{r.delta_e_dft:.4f}",
-                f"{r.delta_e:.4f}",
-                f"{r.delta_e_kj_mol:.1f}",
-                "; ".join(terms) or "-",
-                "FORCED: " + "; ".join(r.overridden) if r.overridden else "",
+            rows_r.append(
+                [
+                    r.reaction,
+                    f"{r.delta_e_dft:.4f}",
+                    f"{r.delta_e:.4f}",
+                    f"{r.delta_e_kj_mol:.1f}",
+                    "; ".join(terms) or "-",
+                    "FORCED: " + "; ".join(r.overridden) if r.overridden else "",
+                ]
             )
-        console.print(t)
-    for ramp in report.ramps:
-        t = Table(title=f"U ramp of {ramp.system} (U on {ramp.element})")
-        for col in ("U (eV)", "level↓CBM occ (eV)", "polarons ion: m (μB)", "run"):
-            t.add_column(col)
-        for s in ramp.steps:
-            t.add_row(
-                f"{s.u:g}",
-                f"{s.level_depth:.3f}" if s.level_depth is not None else "-",
-                " ".join(f"{i}: {m:+.2f}" for i, m in zip(s.polaron_ions, s.moments, strict=True))
-                or "none",
-                Path(s.path).name + ("" if s.converged else " (unconverged)"),
-            )
-        console.print(t)
-    for ranking in report.configurations:
-        t = Table(title=f"{ranking.label}: final statics ranked by energy")
-        for col in ("ΔE (eV)", "NUPDOWN", "polarons ion (shell): m (μB)", "run"):
-            t.add_column(col)
-        for row in ranking.runs:
-            t.add_row(
-                f"{row.delta_e:.3f}" + (" (lowest)" if row.ground_state else ""),
-                "free" if row.nupdown is None else str(row.nupdown),
-                " ".join(
-                    f"{i} ({'-' if sh is None else sh}): {m:+.2f}"
-                    for i, sh, m in zip(row.polaron_ions, row.shells, row.moments, strict=True)
-                )
-                or "none",
-                Path(row.run).name,
-            )
-        console.print(t)
-    for c in report.comparisons:
-        t = Table(
-            title=f"{c.label_a} vs {c.label_b}  ({Path(str(c.run_a)).name} vs "
-            f"{Path(str(c.run_b)).name})"
+        out.table(
+            "Reaction energies",
+            ("reaction", "ΔE DFT (eV)", "ΔE (eV)", "ΔE (kJ/mol)", "μ_O2 terms", "note"),
+            rows_r,
         )
-        for col in ("quantity", c.label_a, c.label_b, "difference"):
-            t.add_column(col)
+    for ramp in report.ramps:
+        out.table(
+            f"U ramp of {ramp.system} (U on {ramp.element})",
+            ("U (eV)", "level↓CBM occ (eV)", "polarons ion: m (μB)", "run"),
+            [
+                [
+                    f"{s.u:g}",
+                    f"{s.level_depth:.3f}" if s.level_depth is not None else "-",
+                    " ".join(
+                        f"{i}: {m:+.2f}" for i, m in zip(s.polaron_ions, s.moments, strict=True)
+                    )
+                    or "none",
+                    Path(s.path).name + ("" if s.converged else " (unconverged)"),
+                ]
+                for s in ramp.steps
+            ],
+        )
+    for ranking in report.configurations:
+        out.table(
+            f"{ranking.label}: final statics ranked by energy",
+            ("ΔE (eV)", "NUPDOWN", "polarons ion (shell): m (μB)", "run"),
+            [
+                [
+                    f"{row.delta_e:.3f}" + (" (lowest)" if row.ground_state else ""),
+                    "free" if row.nupdown is None else str(row.nupdown),
+                    " ".join(
+                        f"{i} ({'-' if sh is None else sh}): {m:+.2f}"
+                        for i, sh, m in zip(row.polaron_ions, row.shells, row.moments, strict=True)
+                    )
+                    or "none",
+                    Path(row.run).name,
+                ]
+                for row in ranking.runs
+            ],
+        )
+    for c in report.comparisons:
+        rows_c = []
         for method in sorted(set(c.depth_a) | set(c.depth_b)):
             a, b = c.depth_a.get(method), c.depth_b.get(method)
-            t.add_row(
-                f"level below CBM, {method} (eV)",
-                "-" if a is None else f"{a:.3f}",
-                "-" if b is None else f"{b:.3f}",
-                f"{b - a:+.3f} eV" if a is not None and b is not None else "-",
+            rows_c.append(
+                [
+                    f"level below CBM, {method} (eV)",
+                    "-" if a is None else f"{a:.3f}",
+                    "-" if b is None else f"{b:.3f}",
+                    f"{b - a:+.3f} eV" if a is not None and b is not None else "-",
+                ]
             )
         ratio = c.central_moment_ratio_percent
-        t.add_row(
-            "central moment (μB)",
-            "-" if c.central_moment_a is None else f"{c.central_moment_a:.3f}",
-            "-" if c.central_moment_b is None else f"{c.central_moment_b:.3f}",
-            "-" if ratio is None else f"{ratio:+.1f} % ({c.label_b} vs {c.label_a})",
+        rows_c.append(
+            [
+                "central moment (μB)",
+                "-" if c.central_moment_a is None else f"{c.central_moment_a:.3f}",
+                "-" if c.central_moment_b is None else f"{c.central_moment_b:.3f}",
+                "-" if ratio is None else f"{ratio:+.1f} % ({c.label_b} vs {c.label_a})",
+            ]
         )
-        console.print(t)
+        out.table(
+            f"{c.label_a} vs {c.label_b}  ({Path(str(c.run_a)).name} vs "
+            f"{Path(str(c.run_b)).name})",
+            ("quantity", c.label_a, c.label_b, "difference"),
+            rows_c,
+        )
     for err in report.errors:
-        console.print(f"[red]skipped:[/red] {err}", highlight=False)
+        out.labelled("skipped:", err, RED, indent=0)

@@ -18,12 +18,14 @@ def test_analyze_imports_no_other_command_module(corpus_dir):
     code = (
         "import sys; from polaronflow.cli import main; "
         f"rc = main(['analyze', {str(corpus_dir / 'FeO_U_relax_custodian')!r}, '--cation', 'Fe']); "
-        "print(rc, sorted(m for m in sys.modules if m.startswith('polaronflow.cli.')))"
+        "print(rc, sorted(m for m in sys.modules if m.startswith('polaronflow.cli.')), "
+        "sorted({m.split('.')[0] for m in sys.modules} & {'rich', 'pymatgen', 'matplotlib'}))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
-    assert out.splitlines()[-1] == "0 ['polaronflow.cli.analyze']"
+    # nor rich (its own text tables, polaronflow.cli._table), pymatgen or matplotlib
+    assert out.splitlines()[-1] == "0 ['polaronflow.cli._table', 'polaronflow.cli.analyze'] []"
 
 
 def test_every_command_is_listed_in_module_order_whatever_ran_first(capsys):
