@@ -100,9 +100,7 @@ class PolaronAnalysis(_Model):
     )
     host_element: str = Field(description="host-cation element searched for polarons")
     threshold: float = Field(description="|moment| above which a host-cation site is a polaron, μB")
-    dopant_indices: list[int] = Field(
-        default=[], description="0-based indices of the dopant sites"
-    )
+    dopant_indices: list[int] = Field(default=[], description="0-based indices of the dopant sites")
     dopant_ions: list[int] = Field(
         default=[], description="1-based VASP ion numbers of the dopant sites"
     )
@@ -341,9 +339,7 @@ class RampStep(_Model):
         default=None, description="occupied in-gap level below the CBM at this U, eV"
     )
     level_method: str | None = Field(default=None, description="how level_depth was obtained")
-    moments: list[float] = Field(
-        default=[], description="signed moments of the polaron sites, μB"
-    )
+    moments: list[float] = Field(default=[], description="signed moments of the polaron sites, μB")
     polaron_ions: list[int] = Field(
         default=[], description="1-based VASP ion numbers of the polaron sites"
     )

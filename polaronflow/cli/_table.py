@@ -10,9 +10,9 @@ On a terminal, a table wider than the window has its cells wrapped (between word
 longest words fit, as rich folds them) so that its rows take as few lines as possible; a
 table with too many columns for the window even at 4 characters each is printed as one block
 of "column  value" lines per row. Titles, headers and labels are styled there, unless
-``NO_COLOR`` is set (https://no-color.org). Redirected output (files, pipes, CI logs) is never wrapped: one
-table row per line, whatever its width, so that it can be searched and diffed; and never
-styled.
+``NO_COLOR`` is set (https://no-color.org). Redirected output (files, pipes, CI logs) is
+never wrapped, one table row per line whatever its width, so that it can be searched and
+diffed, and never styled.
 
 Cell texts are printed as they are: no markup is interpreted (a ``[1]`` in a note stays).
 """

@@ -312,8 +312,7 @@ def _print_report(report) -> None:
             ]
         )
         out.table(
-            f"{c.label_a} vs {c.label_b}  ({Path(str(c.run_a)).name} vs "
-            f"{Path(str(c.run_b)).name})",
+            f"{c.label_a} vs {c.label_b}  ({Path(str(c.run_a)).name} vs {Path(str(c.run_b)).name})",
             ("quantity", c.label_a, c.label_b, "difference"),
             rows_c,
         )
