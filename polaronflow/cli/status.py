@@ -51,8 +51,11 @@ def status(
                 f"{c.handler}: {', '.join(c.errors) or '-'} -> {'; '.join(c.actions) or '-'}"
                 for c in fw.corrections
             ]
+            name = fw.name
+            if fw.stores_output_of:
+                name = f"{fw.name} (output of {fw.stores_output_of})"
             table.add_row(
-                str(fw.fw_id), fw.name, fw.state, fw.launch_dir or "-", "\n".join(notes) or "-"
+                str(fw.fw_id), name, fw.state, fw.launch_dir or "-", "\n".join(notes) or "-"
             )
         console.print(table)
     if result.other_campaigns:

@@ -56,6 +56,13 @@ class FireworkStatus(BaseModel):
         "delocalised: ``polaron_check.action == 'skipped'``), from the launch folder's "
         "polaron_check.json; None otherwise.",
     )
+    stores_output_of: str | None = Field(
+        default=None,
+        description="For jobflow's ``store_inputs`` jobs: the name of the job they stand for. "
+        "A job that replaces itself at run time (a volume or k-point check starting the next "
+        "step) gets a ``store_inputs`` job with its uuid that stores the output of what "
+        "replaced it; None for every other job.",
+    )
 
 
 class WorkflowStatus(BaseModel):
@@ -209,11 +216,8 @@ def launchpad_status(lp: LaunchPad, where: str = "") -> CampaignStatus:
     CampaignStatus
         Workflows oldest first, fireworks by id.
     """
-    fws = list(
-        lp.fireworks.find(
-            {}, {"fw_id": 1, "name": 1, "state": 1, "launches": 1, "archived_launches": 1}
-        )
-    )
+    fields = ("fw_id", "name", "state", "launches", "archived_launches", *_JOB_FIELDS)
+    fws = list(lp.fireworks.find({}, dict.fromkeys(fields, 1)))
     launch_ids = [i for fw in fws for i in fw.get("launches", [])]
     launches = lp.launches.find(
         {"launch_id": {"$in": launch_ids}},
@@ -225,10 +229,45 @@ def launchpad_status(lp: LaunchPad, where: str = "") -> CampaignStatus:
     return _status(fws, launches, workflows, where)
 
 
+#: What :func:`_job` reads of a Firework made by jobflow (its job's uuid, index and name).
+_JOB_FIELDS = tuple(f"spec._tasks.job.{key}" for key in ("uuid", "index", "name"))
+#: The name jobflow gives the job that stores a replaced job's output (``jobflow.core.job``).
+STORE_INPUTS = "store_inputs"
+
+
+def _job(fw: dict[str, Any]) -> tuple[str, int, str] | None:
+    """(uuid, index, name) of the jobflow job a Firework runs; None for other Fireworks."""
+    tasks = (fw.get("spec") or {}).get("_tasks") or []
+    job = tasks[0].get("job") if tasks and isinstance(tasks[0], dict) else None
+    if not isinstance(job, dict) or not isinstance(job.get("uuid"), str):
+        return None
+    index = job.get("index")
+    return job["uuid"], index if isinstance(index, int) else 1, str(job.get("name") or "")
+
+
+def _stand_ins(fws: list[dict[str, Any]]) -> dict[int, str]:
+    """{fw_id of a ``store_inputs`` job: the name of the job with its uuid and the lowest
+    index} (jobflow gives the store job the uuid of the job that was replaced)."""
+    first: dict[str, tuple[int, str]] = {}
+    stores: dict[int, str] = {}
+    for fw in fws:
+        job = _job(fw)
+        if job is None:
+            continue
+        uuid, index, name = job
+        if name == STORE_INPUTS:
+            stores[fw["fw_id"]] = uuid
+        elif uuid not in first or index < first[uuid][0]:
+            first[uuid] = (index, name)
+    return {fw_id: first[uuid][1] for fw_id, uuid in stores.items() if uuid in first}
+
+
 def _status(fws: Iterable[dict], launches: Iterable[dict], workflows: Iterable[dict], where: str):
     """The status from the documents of the three collections (workflows oldest first)."""
     from polaronflow.workflows.runtime.submit import CAMPAIGN_ID_KEY
 
+    fws = list(fws)
+    stand_in = _stand_ins(fws)
     by_id = {fw["fw_id"]: fw for fw in fws}
     by_launch = {doc["launch_id"]: doc for doc in launches}
     result: list[WorkflowStatus] = []
@@ -251,6 +290,7 @@ def _status(fws: Iterable[dict], launches: Iterable[dict], workflows: Iterable[d
                     failure=_failure(latest) if fw.get("state") == "FIZZLED" else None,
                     corrections=read_custodian_corrections(launch_dir),
                     skipped=_skipped(launch_dir) if fw.get("state") == "COMPLETED" else None,
+                    stores_output_of=stand_in.get(fw_id),
                 )
             )
         counts: dict[str, int] = {}

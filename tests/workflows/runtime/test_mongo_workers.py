@@ -263,6 +263,12 @@ def test_three_concurrent_workers_complete_every_job_once(setup):
     (wf,) = status.workflows
     assert wf.counts == {"COMPLETED": N_FIREWORKS} and wf.campaign_id == res.campaign_id
     assert all(fw.launch_dir and Path(fw.launch_dir).is_dir() for fw in wf.fireworks)
+    # jobflow's store_inputs jobs (the volume check that replaced itself) name the job they
+    # stand for: the projection into the Fireworks' spec works on a MongoDB server too
+    names = {fw.name for fw in wf.fireworks}
+    stores = [fw for fw in wf.fireworks if fw.name == "store_inputs"]
+    assert stores and all(fw.stores_output_of in names - {"store_inputs"} for fw in stores)
+    assert all(fw.stores_output_of is None for fw in wf.fireworks if fw.name != "store_inputs")
 
 
 def _wait_for(predicate, timeout: float, what: str, setup: Setup):

@@ -87,6 +87,10 @@ def test_status_reports_states_failure_and_custodian_corrections(ran_with_faults
     # jobflow's store_inputs): nothing else is added
     extra = {fw["name"] for fw in wf["fireworks"] if fw["fw_id"] not in res.fw_ids}
     assert extra <= {"wo3-unit-relax-2", "wo3-unit-relax-check", "store_inputs"}, extra
+    # jobflow's store_inputs job stands for the check that replaced itself with the restart
+    stores = [fw for fw in wf["fireworks"] if fw["name"] == "store_inputs"]
+    assert stores and {fw["stores_output_of"] for fw in stores} == {"wo3-unit-relax-check"}
+    assert all(fw["stores_output_of"] is None for fw in wf["fireworks"] if fw not in stores)
     # corrected: completed, with the handler and what it did
     unit = fws["wo3-unit-relax"]
     assert unit["state"] == "COMPLETED" and unit["failure"] is None
@@ -107,6 +111,7 @@ def test_status_reports_states_failure_and_custodian_corrections(ran_with_faults
     flat = " ".join(r.stdout.split())
     for text in ("FIZZLED", "VasprunXMLValidator", "VaspErrorHandler", "wo3-unit-relax"):
         assert text in flat
+    assert "store_inputs (output of" in r.stdout  # the job column wraps after "of"
 
 
 def test_status_of_empty_project(tmp_path):
