@@ -42,7 +42,9 @@ def status(
         table = Table(
             title=f"{wf.name} [{wf.state}] campaign {(wf.campaign_id or '-')[:12]}: {counts}"
         )
-        for col in ("fw_id", "job", "state", "launch dir", "failure / custodian corrections"):
+        remote = result.runner == "jobflow-remote"
+        ids, folder = ("db_id", "run dir") if remote else ("fw_id", "launch dir")
+        for col in (ids, "job", "state", folder, "failure / custodian corrections"):
             table.add_column(col, overflow="fold")
         for fw in wf.fireworks:
             notes = [f"FAILED: {fw.failure}"] if fw.failure else []

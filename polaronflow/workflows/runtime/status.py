@@ -80,7 +80,15 @@ class WorkflowStatus(BaseModel):
 class CampaignStatus(BaseModel):
     """Every workflow on a LaunchPad."""
 
-    launchpad: str = Field(description="The LaunchPad read (embedded file or LaunchPad file).")
+    launchpad: str = Field(
+        description="The LaunchPad read (embedded file or LaunchPad file), or the jobflow-remote "
+        "project whose queue was read."
+    )
+    runner: str = Field(
+        default="fireworks",
+        description="``fireworks`` or ``jobflow-remote``; with jobflow-remote each job's "
+        "``fw_id`` is its DB id and ``launch_dir`` its run folder.",
+    )
     workflows: list[WorkflowStatus] = Field(description="The workflows, oldest first.")
     other_campaigns: list[str] = Field(
         default_factory=list,
@@ -143,8 +151,12 @@ def _failure(launch: dict[str, Any] | None) -> str | None:
     exc = stored.get("_exception")
     if not exc:
         return None
-    trace = str(exc.get("_stacktrace") or exc.get("_details") or "")
-    lines = [line.strip() for line in trace.splitlines() if line.strip()]
+    return last_line(exc.get("_stacktrace") or exc.get("_details"))
+
+
+def last_line(trace: Any) -> str:
+    """The last non-blank line of a traceback (the exception and its message)."""
+    lines = [line.strip() for line in str(trace or "").splitlines() if line.strip()]
     return lines[-1] if lines else "failed (no message recorded)"
 
 
@@ -245,21 +257,18 @@ def _job(fw: dict[str, Any]) -> tuple[str, int, str] | None:
     return job["uuid"], index if isinstance(index, int) else 1, str(job.get("name") or "")
 
 
-def _stand_ins(fws: list[dict[str, Any]]) -> dict[int, str]:
-    """{fw_id of a ``store_inputs`` job: the name of the job with its uuid and the lowest
-    index} (jobflow gives the store job the uuid of the job that was replaced)."""
+def stand_ins(jobs: Iterable[tuple[int, str, int, str]]) -> dict[int, str]:
+    """{id of a ``store_inputs`` job: the name of the job with its uuid and the lowest index}
+    from (id, uuid, index, name) of every job (jobflow gives the store job the uuid of the
+    job that was replaced)."""
     first: dict[str, tuple[int, str]] = {}
     stores: dict[int, str] = {}
-    for fw in fws:
-        job = _job(fw)
-        if job is None:
-            continue
-        uuid, index, name = job
+    for job_id, uuid, index, name in jobs:
         if name == STORE_INPUTS:
-            stores[fw["fw_id"]] = uuid
+            stores[job_id] = uuid
         elif uuid not in first or index < first[uuid][0]:
             first[uuid] = (index, name)
-    return {fw_id: first[uuid][1] for fw_id, uuid in stores.items() if uuid in first}
+    return {job_id: first[uuid][1] for job_id, uuid in stores.items() if uuid in first}
 
 
 def _status(fws: Iterable[dict], launches: Iterable[dict], workflows: Iterable[dict], where: str):
@@ -267,7 +276,7 @@ def _status(fws: Iterable[dict], launches: Iterable[dict], workflows: Iterable[d
     from polaronflow.workflows.runtime.submit import CAMPAIGN_ID_KEY
 
     fws = list(fws)
-    stand_in = _stand_ins(fws)
+    stand_in = stand_ins((fw["fw_id"], *job) for fw in fws if (job := _job(fw)) is not None)
     by_id = {fw["fw_id"]: fw for fw in fws}
     by_launch = {doc["launch_id"]: doc for doc in launches}
     result: list[WorkflowStatus] = []
@@ -349,7 +358,8 @@ def pick_or_latest(refs: list, campaign: str | None) -> tuple[Any, str]:
 
 
 def campaign_status(settings: PolaronflowSettings | None = None) -> CampaignStatus:
-    """Status of the configured LaunchPad (the same configuration as submission).
+    """Status of the configured LaunchPad, or of the jobflow-remote project's queue when the
+    settings' runner is jobflow-remote (the same configuration as submission).
 
     Parameters
     ----------
@@ -375,6 +385,10 @@ def campaign_status(settings: PolaronflowSettings | None = None) -> CampaignStat
     )
 
     s = _settings(settings)
+    if s.runner == "jobflow-remote":
+        from polaronflow.workflows.runtime.jfremote import jfremote_status
+
+        return jfremote_status(s)
     where = (
         str(s.project_dir / LAUNCHPAD_FILE) if s.launchpad_file is None else str(s.launchpad_file)
     )

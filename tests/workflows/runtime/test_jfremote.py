@@ -15,6 +15,7 @@ the skip for a missing jobflow-remote into a failure).
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -211,6 +212,26 @@ def test_campaign_completes_with_jobflow_remote_local_worker(mongo_uri, tmp_path
         assert set(outputs.values()) == {1}
     finally:
         client.close()
+
+    # polaronflow status reads jobflow-remote's queue when that is the settings' runner
+    out = user.run("polaronflow", "status", "--json")
+    status, _ = json.JSONDecoder().raw_decode(out[out.index("{") :])
+    assert status["runner"] == "jobflow-remote", status
+    assert status["launchpad"] == f"jobflow-remote project {project}"
+    (wf,) = status["workflows"]
+    assert wf["campaign_id"] == flow["metadata"]["polaronflow_campaign_id"]
+    assert wf["state"] == "COMPLETED" and wf["counts"] == {"COMPLETED": N_JOBS}
+    assert len(wf["fireworks"]) == N_JOBS and len({fw["fw_id"] for fw in wf["fireworks"]}) == N_JOBS
+    for fw in wf["fireworks"]:
+        assert Path(fw["launch_dir"]).is_dir() and fw["failure"] is None, fw
+        assert Path(fw["launch_dir"]).is_relative_to(tmp_path / "proj" / "jfremote-runs")
+        named = fw["stores_output_of"]
+        assert (named is not None) == (fw["name"] == "store_inputs"), fw
+    assert {"wo3-unit-relax", "mg-ramp-u9", "mg-static"} <= {fw["name"] for fw in wf["fireworks"]}
+    # the unit cell's volume check replaced itself once: its store_inputs job names it
+    assert {fw["stores_output_of"] for fw in wf["fireworks"]} == {None, "wo3-unit-relax-check"}
+    table = user.run("polaronflow", "status")
+    assert "db_id" in table and "run dir" in table and "COMPLETED" in table, table
 
     # job folders carry no database address (the runner, not the job, writes the JobStore)
     for path in (tmp_path / "proj" / "jfremote-runs").rglob("*"):
