@@ -386,8 +386,6 @@ def campaign_status(settings: PolaronflowSettings | None = None) -> CampaignStat
 
     s = _settings(settings)
     if s.runner == "jobflow-remote":
-        from polaronflow.workflows.runtime.jfremote import jfremote_status
-
         return jfremote_status(s)
     where = (
         str(s.project_dir / LAUNCHPAD_FILE) if s.launchpad_file is None else str(s.launchpad_file)
@@ -401,3 +399,79 @@ def campaign_status(settings: PolaronflowSettings | None = None) -> CampaignStat
             if _is_db_error(exc):
                 raise _db_error(s, f"cannot read the LaunchPad {where}", exc) from None
             raise
+
+
+def jfremote_status(settings: PolaronflowSettings) -> CampaignStatus:
+    """Every polaronflow campaign in the project's queue as a
+    :class:`CampaignStatus`: per flow and job the
+    jobflow-remote state, DB id (as ``fw_id``), run folder, failure (the last line of the
+    recorded error) and custodian's corrections, as ``polaronflow status`` shows FireWorks'.
+
+    Raises
+    ------
+    ConfigError
+        jobflow-remote is missing, or the project or its queue cannot be read.
+    """
+    from polaronflow.workflows.runtime.jfremote import _project, _queue_error
+    from polaronflow.workflows.runtime.submit import CAMPAIGN_ID_KEY
+
+    proj, path = _project(settings.jfremote_project)
+    key = f"metadata.{CAMPAIGN_ID_KEY}"
+    fields = ("db_id", "uuid", "index", "job.name", "state", "run_dir", "error", "remote.error")
+    try:
+        jc = proj.get_job_controller()
+        flows = list(
+            jc.flows.find(
+                {key: {"$exists": True}}, {"name": 1, "jobs": 1, "state": 1, key: 1}
+            ).sort("created_on", 1)
+        )
+        uuids = [u for f in flows for u in f.get("jobs", [])]
+        jobs = list(jc.jobs.find({"uuid": {"$in": uuids}}, dict.fromkeys(fields, 1)))
+    except Exception as exc:
+        raise _queue_error(proj, path, exc) from None
+
+    def db_id(job: dict[str, Any]) -> int:
+        text = str(job.get("db_id", ""))
+        return int(text) if text.isdigit() else -1
+
+    def name(job: dict[str, Any]) -> str:
+        return str((job.get("job") or {}).get("name") or "")
+
+    stand_in = stand_ins((db_id(j), j["uuid"], int(j.get("index", 1)), name(j)) for j in jobs)
+    by_uuid: dict[str, list[dict[str, Any]]] = {}
+    for job in jobs:
+        by_uuid.setdefault(job["uuid"], []).append(job)
+    workflows = []
+    for flow in flows:
+        items = []
+        members = [j for u in dict.fromkeys(flow.get("jobs", [])) for j in by_uuid.get(u, [])]
+        for job in sorted(members, key=db_id):
+            state, run_dir = str(job.get("state", "?")), job.get("run_dir")
+            error = job.get("error") or (job.get("remote") or {}).get("error")
+            items.append(
+                FireworkStatus(
+                    fw_id=db_id(job),
+                    name=name(job),
+                    state=state,
+                    launch_dir=run_dir,
+                    n_launches=1 if run_dir else 0,
+                    failure=last_line(error) if state in ("FAILED", "REMOTE_ERROR") else None,
+                    corrections=read_custodian_corrections(run_dir),
+                    skipped=_skipped(run_dir) if state == "COMPLETED" else None,
+                    stores_output_of=stand_in.get(db_id(job)),
+                )
+            )
+        counts: dict[str, int] = {}
+        for item in items:
+            counts[item.state] = counts.get(item.state, 0) + 1
+        workflows.append(
+            WorkflowStatus(
+                name=str(flow.get("name", "")),
+                state=str(flow.get("state", "?")),
+                campaign_id=flow["metadata"][CAMPAIGN_ID_KEY],
+                counts=counts,
+                fireworks=items,
+            )
+        )
+    where = f"jobflow-remote project {proj.name}"
+    return CampaignStatus(launchpad=where, runner="jobflow-remote", workflows=workflows)
