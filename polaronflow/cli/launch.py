@@ -42,6 +42,8 @@ def launch(
     if workers < 1:  # before the project check: the one error that is about this line
         raise InputError(f"workers must be a whole number >= 1, got {workers!r}")
     settings = load_settings(config, project_dir=project_dir)
+    runs = "its runner, `jf runner start`"
+    _fireworks_runner(settings, "launch", project_dir is None, runs, "--project-dir")
     if settings.launchpad_file is None:
         _require_project(settings)
     if settings.launchpad_file is not None:
@@ -148,6 +150,9 @@ def rerun(
     from polaronflow.workflows.runtime.recovery import rerun_jobs
 
     settings = load_settings(config, project_dir=project_dir, launchpad_file=launchpad_file)
+    implicit = project_dir is None and launchpad_file is None
+    named = "--project-dir or --launchpad"
+    _fireworks_runner(settings, "rerun", implicit, "`jf job rerun` (see `jf job list`)", named)
     _require_project(settings)
     result = rerun_jobs(
         settings, campaign, fizzled=fizzled, lost=lost, names=job, lost_after=lost_after
@@ -195,6 +200,9 @@ def delete(
     settings = load_settings(
         config, project_dir=project_dir, launchpad_file=launchpad_file, jobstore_file=jobstore_file
     )
+    implicit = project_dir is None and launchpad_file is None
+    named = "--project-dir or --launchpad"
+    _fireworks_runner(settings, "delete", implicit, "`jf flow delete` (see `jf flow list`)", named)
     _require_project(settings)
 
     def confirm(description: str) -> bool:
@@ -216,6 +224,25 @@ def delete(
         f"deleted campaign '{result.campaign.name}' ({len(result.campaign.fw_ids)} jobs, "
         f"{result.outputs_removed} outputs) from {result.launchpad}; run folders kept"
     )
+
+
+def _fireworks_runner(settings, command: str, implicit: bool, instead: str, named: str) -> None:
+    """Refuse a FireWorks command when the settings send the campaign to jobflow-remote.
+
+    Only when no store was named on the command line (``implicit``): the default embedded
+    store is then not where the campaign is, and acting on it would act on the wrong jobs.
+    """
+    from polaronflow.errors import ConfigError
+
+    if implicit and settings.runner == "jobflow-remote":
+        name = settings.jfremote_project
+        project = f"project {name}" if name else "its current project"
+        raise ConfigError(
+            f"`polaronflow {command}` works on a FireWorks LaunchPad, but the settings' runner "
+            f"is jobflow-remote ({project}): for "
+            f"its queue use {instead}; `polaronflow status` shows the jobs. Give {named} to act "
+            "on a FireWorks LaunchPad anyway"
+        )
 
 
 def _require_project(settings) -> None:

@@ -464,7 +464,7 @@ def _submit_jfremote(flow, settings, campaign_id: str, force: bool, emulator: bo
     typer.echo(
         f"submitted flow '{result.flow_name}' (campaign {campaign_id[:12]}): {result.n_jobs} "
         f"jobs, DB ids {result.db_ids[0]}-{result.db_ids[-1]} to {where}; run them with "
-        "`jf runner start`, follow them with `jf job list`"
+        "`jf runner start`, follow them with `polaronflow status` (or `jf job list`)"
     )
 
 

@@ -235,3 +235,34 @@ def test_submit_check_and_analysis_flags(tmp_path, flags, checked, reseed, analy
     assert ("PolaronCheckedVaspMaker" in spec) is checked
     if checked:
         assert f'"reseed_on_delocalisation": {str(reseed).lower()}' in spec
+
+
+@pytest.mark.parametrize(
+    "args, instead",
+    [
+        (["launch"], "jf runner start"),
+        (["rerun", "--fizzled"], "jf job rerun"),
+        (["delete", "--yes"], "jf flow delete"),
+    ],
+)
+def test_fireworks_commands_refuse_a_jobflow_remote_campaign(
+    tmp_path, monkeypatch, capsys, args, instead
+):
+    """With runner jobflow-remote in the settings, launch/rerun/delete would act on the default
+    embedded store, not where the campaign is: one line naming jf's command, exit 2, nothing
+    touched; a store named on the command line is still honoured."""
+    from polaronflow.cli import main
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("POLARONFLOW_RUNNER", "jobflow-remote")
+    monkeypatch.setenv("POLARONFLOW_JFREMOTE_PROJECT", "mylab")
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("polaronflow: error:") and err.count("\n") == 1, err
+    assert "runner is jobflow-remote (project mylab)" in err and instead in err, err
+    assert list(tmp_path.iterdir()) == []
+    # a store named explicitly: the FireWorks command goes on (and finds no project there)
+    assert main([*args, "--project-dir", str(tmp_path / "p")]) == 2
+    err = capsys.readouterr().err
+    assert "no polaronflow project in" in err and "jobflow-remote" not in err, err
