@@ -26,6 +26,13 @@ from collections.abc import Sequence
 from typing import TextIO
 
 BOLD, DIM, RED, BOLD_RED = "1", "2", "31", "1;31"
+#: The narrowest a column is cut to on a terminal (narrower is unreadable).
+NARROWEST = 4
+
+
+def _frame(ncols: int) -> int:
+    """Columns the borders and padding of a table take: "│ " + " │" per column, shared."""
+    return 3 * ncols + 1
 
 
 def cell_width(text: str) -> int:
@@ -89,13 +96,12 @@ def _fit(cells: list[list[str]], natural: list[int], floors: list[int], limit: i
 
     The rows are made as short as they can be: the least number of lines per cell for which
     every column fits, wrapped between words (``floors``: each column's longest word) or,
-    when even the longest words do not fit, inside them (down to 4 columns each). The room
-    left over then unwraps whole columns, those needing the least first.
+    when even the longest words do not fit, inside them (down to ``NARROWEST``). The room
+    left over then unwraps whole columns, those needing the least first. The caller has
+    checked that the natural widths do not fit and that ``NARROWEST`` does.
     """
-    frame = 3 * len(natural) + 1  # "│ " + " │" per column, borders shared
-    if sum(natural) + frame <= limit:
-        return list(natural)
-    lower = floors if sum(floors) + frame <= limit else [min(n, 4) for n in natural]
+    frame = _frame(len(natural))
+    lower = floors if sum(floors) + frame <= limit else [min(n, NARROWEST) for n in natural]
     height = 2
     while True:
         bounds = zip(cells, lower, natural, strict=True)
@@ -154,9 +160,9 @@ class Output:
         cells = [[c, *(row[i] for row in rows)] for i, c in enumerate(columns)]
         natural = [max(map(cell_width, col)) for col in cells]
         widths = natural
-        frame = 3 * len(natural) + 1
+        frame = _frame(len(natural))
         if self.width is not None and sum(natural) + frame > self.width:
-            if sum(min(n, 4) for n in natural) + frame > self.width:
+            if sum(min(n, NARROWEST) for n in natural) + frame > self.width:
                 # Too many columns for this terminal even at 4 characters each: one block
                 # of "column  value" lines per row instead of an unreadable grid.
                 self._records(title, columns, rows, title_style)
@@ -181,7 +187,7 @@ class Output:
                 out.append(edge + edge.join(parts) + edge)
             return out
 
-        total = sum(widths) + 3 * len(widths) + 1
+        total = sum(widths) + frame
         if title:
             for text in _wrap(title, total) if self.width is not None else [title]:
                 gap = max(0, total - cell_width(text))
