@@ -291,14 +291,20 @@ def _running_ramp(lp):
     return (fw["fw_id"], Path(launch["launch_dir"])) if started.exists() else None
 
 
-def test_killed_worker_is_detected_and_rerun_without_duplicates(setup):
+def _workers_with_a_running_ramp(setup: Setup, delay: float):
+    """Submit, start the workers (mg-ramp-u9 slowed down) and wait until its VASP runs;
+    returns the LaunchPad, the ramp's fw_id and launch folder, and the worker running it."""
     setup.submit()
     for _ in range(N_KILL_WORKERS):
-        setup.start_worker(delay=4.0, slow_job="mg-ramp-u9")
+        setup.start_worker(delay=delay, slow_job="mg-ramp-u9")
     lp = setup.launchpad_obj()
-
     fw_id, launch_dir = _wait_for(lambda: _running_ramp(lp), 120, "mg-ramp-u9 to run", setup)
     victim = next(p for p in setup.workers if p.folder == launch_dir.parent)
+    return lp, fw_id, launch_dir, victim
+
+
+def test_killed_worker_is_detected_and_rerun_without_duplicates(setup):
+    lp, fw_id, launch_dir, victim = _workers_with_a_running_ramp(setup, delay=4.0)
     os.killpg(victim.pid, signal.SIGKILL)  # mid-job: VASP has not finished
     killed_at = time.monotonic()
     victim.wait()
@@ -355,13 +361,7 @@ def test_rerun_lost_spares_a_live_worker_and_reruns_a_dead_one(setup):
     ends at the first ping that fails while the job runs on. Here the worker is frozen
     (SIGSTOP), which stops its pings the same way.
     """
-    setup.submit()
-    for _ in range(N_KILL_WORKERS):
-        setup.start_worker(delay=5.0, slow_job="mg-ramp-u9")
-    lp = setup.launchpad_obj()
-
-    fw_id, launch_dir = _wait_for(lambda: _running_ramp(lp), 120, "mg-ramp-u9 to run", setup)
-    victim = next(p for p in setup.workers if p.folder == launch_dir.parent)
+    lp, fw_id, _, victim = _workers_with_a_running_ramp(setup, delay=5.0)
     os.killpg(victim.pid, signal.SIGSTOP)  # alive, silent
     _wait_for(
         lambda: [fw["fw_id"] for fw in lp.fireworks.find({"state": "RUNNING"})] == [fw_id],
